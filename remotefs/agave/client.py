@@ -1,0 +1,385 @@
+"""The Agave v2 Files protocol over aiohttp: listings, media, history, actions.
+
+This module knows Agave's quirks and nothing of fsspec: the self entry and the offset rule of
+listings, the gateway's 401 ``fault`` that means an expired token (while a 401 inside the Agave
+envelope means no permission), uploads that are only *queued* and complete later (watched
+through the file's history), and 416 on a range that runs past the end of a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from remotefs.agave.paths import AgavePath
+from remotefs.errors import (
+    RemoteError,
+    RemoteFileExistsError,
+    RemoteIsADirectoryError,
+    RemoteNotADirectoryError,
+    RemotePermissionError,
+    RemoteTimeoutError,
+    TransferError,
+)
+from remotefs.http import RetryPolicy, Timeouts, client_timeout, error_for_status, request, service_message
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from remotefs.http import BearerAuth
+
+Entry = dict[str, Any]
+CHUNK = 1 << 20
+DEFAULT_PAGE_SIZE = 1000
+# At most two children ('.' and '..' from the storage adapter) are skipped while using a
+# slot each, so a page that is short by more than this proves the listing is complete.
+SKIPPED_SLOTS = 2
+
+
+def is_token_error(status: int, body: bytes) -> bool:
+    """True when a 401 comes from the API gateway (bad or expired token), not the service."""
+    if status != 401:
+        return False
+    if b"ams:fault" in body:
+        return True
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return True
+    if isinstance(data, dict) and data.get("status") == "error" and "fault" not in data:
+        return False
+    return True
+
+
+def agave_error(status: int, body: bytes, path: str | None) -> RemoteError:
+    """Map an Agave reply to an OSError, reading the service's message where codes are shared."""
+    message = service_message(body)
+    lower = message.lower()
+    if status == 400 and "already exists" in lower:
+        return RemoteFileExistsError(message, status=status, path=path)
+    if status == 400 and "not a directory" in lower:
+        return RemoteNotADirectoryError(message, status=status, path=path)
+    if status == 501 and "directory" in lower:
+        return RemoteIsADirectoryError(message, status=status, path=path)
+    if status == 401:
+        return RemotePermissionError(message or "permission denied", status=status, path=path)
+    return error_for_status(status, body, path)
+
+
+class AgaveClient:
+    """An authenticated Agave v2 Files client; one aiohttp session, made on first use."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: BearerAuth,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = Timeouts(),
+        verify: bool = True,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.retry = retry
+        self.timeouts = timeouts
+        self.verify = verify
+        self.page_size = page_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"AgaveClient({self.base_url!r})"
+
+    async def session(self) -> aiohttp.ClientSession:
+        """The shared session (created inside the running event loop)."""
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=64, ssl=None if self.verify else False)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=client_timeout(self.timeouts),
+                read_bufsize=CHUNK,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def abort(self) -> None:
+        """Drop the connections without the event loop (when it is already gone)."""
+        if self._session is not None and self._session.connector is not None:
+            self._session.connector._close()
+        self._session = None
+
+    def url(self, endpoint: str, path: AgavePath) -> str:
+        """``{base}/files/v2/{endpoint}/system/SYSTEM/path``."""
+        return f"{self.base_url}/files/v2/{endpoint}/system/{path.url_path()}"
+
+    @asynccontextmanager
+    async def _call(
+        self, method: str, url: str, path: AgavePath, *, idempotent: bool, **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        resp = await request(
+            await self.session(),
+            method,
+            url,
+            idempotent=idempotent,
+            auth=self.auth,
+            retry=self.retry,
+            path=path.fs_path(),
+            on_error=agave_error,
+            **kwargs,
+        )
+        try:
+            yield resp
+        finally:
+            resp.release()
+
+    async def _result(
+        self, method: str, url: str, path: AgavePath, *, idempotent: bool, **kwargs: Any
+    ) -> tuple[int, Any]:
+        async with self._call(method, url, path, idempotent=idempotent, **kwargs) as resp:
+            body = await resp.read()
+            status = resp.status
+        if not body:
+            return status, None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise RemoteError("Agave answered something that is not JSON", status=status) from None
+        if isinstance(data, dict) and "result" in data:
+            return status, data["result"]
+        return status, data
+
+    # -- listings -------------------------------------------------------------------------
+
+    async def listing_page(self, path: AgavePath, limit: int, offset: int) -> list[Entry]:
+        """One raw page of ``files/v2/listings`` (self entry first when offset is 0)."""
+        params = {"limit": str(limit), "offset": str(offset)}
+        url = self.url("listings", path)
+        _, result = await self._result("GET", url, path, idempotent=True, params=params)
+        return list(result or [])
+
+    async def stat(self, path: AgavePath) -> Entry:
+        """The entry describing ``path`` itself (a directory's ``"."`` entry, or the file)."""
+        page = await self.listing_page(path, 1, 0)
+        if not page:
+            raise RemoteError("Agave returned an empty listing", path=path.fs_path())
+        return page[0]
+
+    async def list_dir(self, path: AgavePath) -> tuple[Entry, list[Entry]]:
+        """``path``'s own entry and all its children, over as many pages as it takes."""
+        limit = self.page_size
+        page = await self.listing_page(path, limit, 0)
+        if not page:
+            raise RemoteError("Agave returned an empty listing", path=path.fs_path())
+        me, children = page[0], list(page[1:])
+        if me.get("type") != "dir":
+            return me, []
+        got, offset, expected = len(children), limit, limit - 1
+        while got + SKIPPED_SLOTS >= expected:
+            page = [e for e in await self.listing_page(path, limit, offset) if e.get("name") != "."]
+            if not page:
+                break
+            children.extend(page)
+            got, offset, expected = len(page), offset + limit, limit
+        return me, children
+
+    # -- media ----------------------------------------------------------------------------
+
+    async def head(self, path: AgavePath) -> dict[str, str]:
+        """The headers of a download, without its body."""
+        url = self.url("media", path)
+        async with self._call("HEAD", url, path, idempotent=True) as resp:
+            return dict(resp.headers)
+
+    async def download(
+        self,
+        path: AgavePath,
+        sink: Callable[[bytes], Awaitable[None] | None],
+        start: int = 0,
+        end: int | None = None,
+    ) -> int:
+        """Stream bytes ``[start, end)`` (to EOF when end is None) into ``sink``; return the count.
+
+        A body cut off mid-way is resumed with a Range from the last byte received, so a
+        broken connection costs a retry, not the transfer. The count is checked against the
+        size the server announced.
+        """
+        import aiohttp
+
+        pos, total, failures = start, end, 0
+        url = self.url("media", path)
+        while total is None or pos < total:
+            headers = {}
+            if pos > 0 or end is not None:
+                last = "" if total is None else str(total - 1)
+                headers["Range"] = f"bytes={pos}-{last}"
+            try:
+                async with self._call("GET", url, path, idempotent=True, headers=headers) as resp:
+                    total = _expected_end(resp, pos, total, bool(headers), path)
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        if pos + len(chunk) > total:
+                            chunk = chunk[: total - pos]
+                        pending = sink(chunk)
+                        if pending is not None:
+                            await pending
+                        pos += len(chunk)
+                        if pos >= total:
+                            break
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError):
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise TransferError(
+                        f"download broke off at byte {pos} and could not be resumed",
+                        path=path.fs_path(),
+                        retriable=True,
+                    ) from None
+                await asyncio.sleep(self.retry.delay(failures))
+                continue
+            if pos < total:
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise TransferError(
+                        f"download ended at byte {pos}, expected {total}", path=path.fs_path()
+                    )
+        return pos - start
+
+    async def read(self, path: AgavePath, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes ``[start, end)`` of a file, in memory."""
+        parts: list[bytes] = []
+        await self.download(path, parts.append, start, end)
+        return b"".join(parts)
+
+    async def upload(
+        self, parent: AgavePath, name: str, open_body: Callable[[], BinaryIO]
+    ) -> Entry:
+        """Multipart upload of ``name`` into the directory ``parent``; returns the queued file.
+
+        The body streams from ``open_body()`` (called again for each attempt). Re-sending an
+        upload is safe: it replaces the file at a fixed path.
+        """
+        import aiohttp
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("fileName", name)
+            data.add_field(
+                "fileToUpload",
+                open_body(),
+                filename=name,
+                content_type="application/octet-stream",
+            )
+            return data
+
+        url = self.url("media", parent)
+        _, result = await self._result("POST", url, parent.child(name), idempotent=True, data=form)
+        return result or {}
+
+    async def wait_staged(
+        self, path: AgavePath, size: int, *, timeout: float, poll: float = 0.05
+    ) -> Entry:
+        """Wait until the upload of ``path`` is staged and has ``size`` bytes; return its entry.
+
+        The latest ``STAGING_QUEUED`` event in the file's history marks our upload; whatever
+        follows it says how staging went. ``*FAILED`` raises, a timeout raises.
+        """
+        deadline = time.monotonic() + timeout
+        delay = poll
+        while True:
+            state = _staging_state(await self.history(path))
+            if state == "failed":
+                raise TransferError(
+                    "the service failed to stage the upload (STAGING_FAILED)", path=path.fs_path()
+                )
+            if state == "done":
+                entry = await self.stat(path)
+                if int(entry.get("length", -1)) == size:
+                    return entry
+                if time.monotonic() > deadline:
+                    raise TransferError(
+                        f"uploaded {size} bytes but the service holds {entry.get('length')}",
+                        path=path.fs_path(),
+                    )
+            if time.monotonic() > deadline:
+                raise RemoteTimeoutError(
+                    f"upload still not staged after {timeout:.0f}s", path=path.fs_path()
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+    async def history(self, path: AgavePath) -> list[Entry]:
+        """Every history event of ``path``, oldest first; empty while it is not indexed yet."""
+        events: list[Entry] = []
+        url = self.url("history", path)
+        offset, limit = 0, 500
+        while True:
+            params = {"limit": str(limit), "offset": str(offset)}
+            try:
+                _, page = await self._result("GET", url, path, idempotent=True, params=params)
+            except FileNotFoundError:
+                return events
+            events.extend(page or [])
+            if not page or len(page) < limit:
+                return events
+            offset += limit
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def action(self, path: AgavePath, action: str, target: str) -> tuple[int, Entry]:
+        """PUT a file action (mkdir, rename, copy, move) on ``path``; return status and result.
+
+        mkdir and copy can be repeated safely, so only they are retried.
+        """
+        body = {"action": action, "path": target}
+        url = self.url("media", path)
+        status, result = await self._result(
+            "PUT", url, path, idempotent=action in ("mkdir", "copy"), data=lambda: body
+        )
+        return status, result or {}
+
+    async def delete(self, path: AgavePath) -> None:
+        """Delete a file or a whole directory tree."""
+        await self._result("DELETE", self.url("media", path), path, idempotent=True)
+
+
+def _expected_end(
+    resp: aiohttp.ClientResponse, pos: int, total: int | None, ranged: bool, path: AgavePath
+) -> int:
+    """Where the body of ``resp`` ends, after checking the server honoured our Range."""
+    length = resp.content_length
+    if ranged and resp.status != 206:
+        raise RemoteError(
+            "the server ignored a Range request; cannot read part of the file",
+            status=resp.status,
+            path=path.fs_path(),
+        )
+    if length is None:
+        if total is None:
+            raise RemoteError("the server sent no Content-Length", path=path.fs_path())
+        return total
+    end = pos + length
+    return end if total is None else min(end, total)
+
+
+def _staging_state(events: list[Entry]) -> str:
+    """``pending``, ``done`` or ``failed`` for the latest upload recorded in ``events``."""
+    queued = [i for i, e in enumerate(events) if e.get("status") == "STAGING_QUEUED"]
+    if not queued:
+        return "pending"
+    after = [str(e.get("status", "")) for e in events[queued[-1] + 1 :]]
+    if not after:
+        return "pending"
+    if "COMPLETE" in after[-1]:
+        return "done"
+    if "FAILED" in after[-1]:
+        return "failed"
+    return "pending"
