@@ -221,6 +221,37 @@ async def request(
         raise on_error(resp.status, body, path)
 
 
+async def fetch(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    idempotent: bool,
+    retry: RetryPolicy = RetryPolicy(),
+    path: str | None = None,
+    **kwargs: Any,
+) -> tuple[int, bytes]:
+    """:func:`request` and read the whole body; a body cut off mid-way is fetched again
+    when the request is idempotent. Returns the status and the body."""
+    import aiohttp
+
+    failures = 0
+    while True:
+        resp = await request(
+            session, method, url, idempotent=idempotent, retry=retry, path=path, **kwargs
+        )
+        try:
+            return resp.status, await resp.read()
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+            failures += 1
+            if not idempotent or failures >= retry.attempts:
+                raise _connection_error(exc, url, path) from exc
+            log.debug("%s %s: body broke off (%s); fetching again", method, url, exc)
+            await asyncio.sleep(retry.delay(failures))
+        finally:
+            resp.release()
+
+
 async def _send(
     session: aiohttp.ClientSession,
     method: str,

@@ -25,7 +25,15 @@ from remotefs.errors import (
     RemoteTimeoutError,
     TransferError,
 )
-from remotefs.http import RetryPolicy, Timeouts, client_timeout, error_for_status, request, service_message
+from remotefs.http import (
+    RetryPolicy,
+    Timeouts,
+    client_timeout,
+    error_for_status,
+    fetch,
+    request,
+    service_message,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -146,9 +154,17 @@ class AgaveClient:
     async def _result(
         self, method: str, url: str, path: AgavePath, *, idempotent: bool, **kwargs: Any
     ) -> tuple[int, Any]:
-        async with self._call(method, url, path, idempotent=idempotent, **kwargs) as resp:
-            body = await resp.read()
-            status = resp.status
+        status, body = await fetch(
+            await self.session(),
+            method,
+            url,
+            idempotent=idempotent,
+            auth=self.auth,
+            retry=self.retry,
+            path=path.fs_path(),
+            on_error=agave_error,
+            **kwargs,
+        )
         if not body:
             return status, None
         try:
@@ -311,7 +327,7 @@ class AgaveClient:
                     )
             if time.monotonic() > deadline:
                 raise RemoteTimeoutError(
-                    f"upload still not staged after {timeout:.0f}s", path=path.fs_path()
+                    f"upload still not staged after {timeout:g}s", path=path.fs_path()
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 2.0)

@@ -10,6 +10,7 @@ never a password or a live session, so instances travel to Dask workers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 import tempfile
@@ -75,12 +76,16 @@ class AgaveFileSystem(AsyncFileSystem):
         verify: bool = True,
         staging_timeout: float = 600.0,
         page_size: int = 1000,
-        retry: RetryPolicy | None = None,
-        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | dict[str, float] | None = None,
+        timeouts: Timeouts | dict[str, float] | None = None,
         credential_store: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(retry, dict):
+            retry = RetryPolicy(**retry)
+        if isinstance(timeouts, dict):
+            timeouts = Timeouts(**timeouts)
         given = {
             "base_url": base_url,
             "username": username,
@@ -135,8 +140,12 @@ class AgaveFileSystem(AsyncFileSystem):
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        """Constructor options without secrets (fsspec serialises these in ``to_json``)."""
-        return {k: v for k, v in self._storage_options.items() if k not in SECRET_OPTIONS}
+        """Constructor options without secrets, as plain data (fsspec serialises them)."""
+        return {
+            k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+            for k, v in self._storage_options.items()
+            if k not in SECRET_OPTIONS
+        }
 
     @storage_options.setter
     def storage_options(self, value: dict[str, Any]) -> None:
@@ -194,7 +203,7 @@ class AgaveFileSystem(AsyncFileSystem):
 
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         path = self._strip_protocol(path)
-        entries = self._ls_from_cache(path)
+        entries = None if kwargs.get("refresh") else self.dircache.get(path)
         if entries is None:
             me, children = await self.client.list_dir(AgavePath.parse(path))
             if me.get("type") != "dir":
@@ -239,11 +248,14 @@ class AgaveFileSystem(AsyncFileSystem):
         return tokenize(info["name"], info["size"], info["mtime"])
 
     def invalidate_cache(self, path: str | None = None) -> None:
-        """Forget cached listings of ``path`` and its ancestors (all, without a path)."""
+        """Forget cached listings of ``path``, what is below it and its ancestors (all, without
+        a path): a write changes its parent, a delete or move also everything below."""
         if path is None:
             self.dircache.clear()
             return
         path = self._strip_protocol(path)
+        for cached in [p for p in self.dircache if p.startswith(path + "/")]:
+            self.dircache.pop(cached, None)
         while path:
             self.dircache.pop(path, None)
             parent = self._parent(path)
@@ -278,11 +290,17 @@ class AgaveFileSystem(AsyncFileSystem):
         self, rpath: str, lpath: str, callback: Callback = DEFAULT_CALLBACK, **kwargs: Any
     ) -> None:
         rpath = self._strip_protocol(rpath)
+        info = await self._info(rpath)
+        if info["type"] == "directory":
+            os.makedirs(lpath, exist_ok=True)
+            return
         if os.path.isdir(lpath):
             lpath = os.path.join(lpath, AgavePath.parse(rpath).name)
         folder = os.path.dirname(os.path.abspath(lpath))
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(lpath)}.", suffix=".part")
+        size = info["size"]
+        callback.set_size(size)
         try:
             with os.fdopen(fd, "wb") as out:
 
@@ -290,8 +308,6 @@ class AgaveFileSystem(AsyncFileSystem):
                     out.write(chunk)
                     callback.relative_update(len(chunk))
 
-                size = (await self._info(rpath))["size"]
-                callback.set_size(size)
                 written = await self.client.download(AgavePath.parse(rpath), sink)
             if written != size:
                 raise TransferError(f"downloaded {written} bytes, expected {size}", path=rpath)

@@ -45,6 +45,7 @@ class AgaveAuthenticator:
         self.account = account
         self.credentials = credentials
         self.store = store
+        self._client_given = bool(credentials.client_key and credentials.client_secret)
 
     def __repr__(self) -> str:
         return f"<AgaveAuthenticator {self.account.base_url} user={self.credentials.username}>"
@@ -61,6 +62,15 @@ class AgaveAuthenticator:
                     raise
                 log.info("refresh token rejected; logging in again with the password")
         if creds.username and creds.password:
+            key, secret = self.client()
+            try:
+                return self.account.get_token(key, secret, creds.username, creds.password)
+            except AuthenticationError as exc:
+                if self._client_given or exc.status != 401:
+                    raise
+            # Our client was deleted or replaced elsewhere: find or make it again, once.
+            log.info("OAuth client %r was rejected; setting it up again", creds.client_name)
+            creds.client_key = creds.client_secret = None
             key, secret = self.client()
             return self.account.get_token(key, secret, creds.username, creds.password)
         raise AuthenticationError(

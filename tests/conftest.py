@@ -1,0 +1,67 @@
+"""Fixtures: real emulators on loopback sockets, and filesystems pointed at them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from remotefs.http import RetryPolicy
+from remotefs.testing.agave import AgaveEmulator
+from remotefs.testing.server import ServerThread
+
+CAROL_PASSWORD = "s3cret-Pa55word"
+FAST_RETRY = RetryPolicy(attempts=8, backoff=0.002, max_backoff=0.05)
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's real configuration and credentials."""
+    monkeypatch.setenv("REMOTEFS_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    for name in list(os.environ):
+        if name.startswith("AGAVE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def agave_emulator() -> Iterator[tuple[AgaveEmulator, str]]:
+    """One Agave emulator for the session (users demo, other and carol)."""
+    emu = AgaveEmulator(users={"demo": "demo", "other": "other", "carol": CAROL_PASSWORD})
+    with ServerThread(emu.make_app()) as server:
+        yield emu, server.url
+
+
+def make_agave_fs(url: str, **kwargs: object):  # noqa: ANN201
+    """A fresh AgaveFileSystem (no instance cache) logged in as demo, with fast retries."""
+    from remotefs.agave import AgaveFileSystem
+
+    options: dict[str, object] = {
+        "base_url": url,
+        "username": "demo",
+        "password": "demo",
+        "retry": FAST_RETRY,
+        "skip_instance_cache": True,
+    }
+    options.update(kwargs)
+    return AgaveFileSystem(**options)
+
+
+@pytest.fixture
+def agave_fs(agave_emulator: tuple[AgaveEmulator, str]):  # noqa: ANN201
+    """A filesystem on the session emulator."""
+    _, url = agave_emulator
+    return make_agave_fs(url)
+
+
+@pytest.fixture
+def agave_dir(agave_fs, agave_emulator):  # noqa: ANN001, ANN201
+    """A fresh, empty directory in demo's home: (fs path, path on the emulator's disk)."""
+    emu, _ = agave_emulator
+    name = f"t{next(_counter)}-{os.getpid()}"
+    path = f"cic.storage/demo/{name}"
+    agave_fs.makedirs(path)
+    yield path, emu.root / "home" / "demo" / name
+    agave_fs.rm(path, recursive=True)

@@ -1,0 +1,405 @@
+"""AgaveFileSystem against the Agave emulator over loopback: every operation, checked on disk."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import fsspec
+import pytest
+from conftest import CAROL_PASSWORD, make_agave_fs
+from fsspec.callbacks import Callback
+
+from remotefs.errors import TransferError
+from remotefs.testing.agave import AgaveEmulator
+from remotefs.testing.server import ServerThread
+
+
+def test_ls_info_exists(agave_fs, agave_dir):
+    path, disk = agave_dir
+    (disk / "a.txt").write_bytes(b"hello")
+    (disk / "sub").mkdir()
+    names = agave_fs.ls(path, detail=False)
+    assert sorted(names) == [f"{path}/a.txt", f"{path}/sub"]
+    detail = {e["name"]: e for e in agave_fs.ls(path)}
+    assert detail[f"{path}/a.txt"]["type"] == "file"
+    assert detail[f"{path}/a.txt"]["size"] == 5
+    assert detail[f"{path}/sub"]["type"] == "directory"
+    assert agave_fs.info(f"{path}/a.txt")["size"] == 5
+    assert agave_fs.isdir(f"{path}/sub") and agave_fs.isfile(f"{path}/a.txt")
+    assert agave_fs.exists(f"agave://{path}/a.txt")
+    assert not agave_fs.exists(f"{path}/nope")
+    # listing a file gives the file itself, as fsspec expects
+    assert agave_fs.ls(f"{path}/a.txt", detail=False) == [f"{path}/a.txt"]
+
+
+def test_home_and_absolute_paths(agave_fs, agave_dir):
+    path, disk = agave_dir
+    (disk / "f.txt").write_bytes(b"abs")
+    name = disk.name
+    assert f"cic.storage/demo" in agave_fs.ls("agave://cic.storage", detail=False)
+    assert agave_fs.cat(f"cic.storage//home/demo/{name}/f.txt") == b"abs"
+
+
+def test_missing_paths_raise_file_not_found(agave_fs, agave_dir):
+    path, _ = agave_dir
+    for call in (agave_fs.ls, agave_fs.info, agave_fs.cat_file):
+        with pytest.raises(FileNotFoundError):
+            call(f"{path}/missing.txt")
+    with pytest.raises(FileNotFoundError):
+        agave_fs.get_file(f"{path}/missing.txt", os.devnull + ".x")
+
+
+def test_permission_denied(agave_fs, agave_dir):
+    with pytest.raises(PermissionError):
+        agave_fs.ls("cic.storage/other")
+    with pytest.raises(PermissionError):
+        agave_fs.pipe_file("cic.storage//public/mine.txt", b"x")
+    with pytest.raises(PermissionError):
+        agave_fs.rm("cic.storage//public/README.txt")
+
+
+def test_listing_pages_through_every_page(agave_emulator, agave_dir):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    for i in range(23):
+        (disk / f"f{i:02d}").write_bytes(b"x" * i)
+    fs = make_agave_fs(url, page_size=5)
+    before = len(emu.requests)
+    names = fs.ls(path, detail=False)
+    assert sorted(names) == [f"{path}/f{i:02d}" for i in range(23)]
+    listing_calls = [r for r in emu.requests[before:] if "/listings/" in r[1]]
+    assert len(listing_calls) >= 5
+
+
+def test_cat_ranges(agave_fs, agave_dir):
+    path, disk = agave_dir
+    data = bytes(range(256)) * 40
+    (disk / "r.bin").write_bytes(data)
+    f = f"{path}/r.bin"
+    assert agave_fs.cat_file(f) == data
+    assert agave_fs.cat_file(f, start=10, end=20) == data[10:20]
+    assert agave_fs.cat_file(f, start=-16) == data[-16:]
+    assert agave_fs.cat_file(f, start=5, end=10**9) == data[5:]
+    assert agave_fs.cat_file(f, start=len(data) + 5, end=len(data) + 10) == b""
+    assert agave_fs.cat_file(f, start=100) == data[100:]
+
+
+def test_open_random_access(agave_fs, agave_dir):
+    path, disk = agave_dir
+    data = os.urandom(300_000)
+    (disk / "big.bin").write_bytes(data)
+    with agave_fs.open(f"{path}/big.bin", "rb", block_size=4096) as fh:
+        fh.seek(123_456)
+        assert fh.read(1000) == data[123_456:124_456]
+        fh.seek(-10, 2)
+        assert fh.read() == data[-10:]
+        fh.seek(0)
+        assert fh.read(5) == data[:5]
+
+
+class Recorder(Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def set_size(self, size: int) -> None:
+        self.sizes.append(size)
+        super().set_size(size)
+
+
+def test_get_file_streams_to_temp_name_and_renames(agave_fs, agave_dir, tmp_path):
+    path, disk = agave_dir
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    (disk / "d.bin").write_bytes(data)
+    target = tmp_path / "out" / "d.bin"
+    progress = Recorder()
+    agave_fs.get_file(f"{path}/d.bin", str(target), callback=progress)
+    assert target.read_bytes() == data
+    assert progress.sizes == [len(data)] and progress.value == len(data)
+    assert os.listdir(target.parent) == ["d.bin"]
+
+
+def test_get_recursive(agave_fs, agave_dir, tmp_path):
+    path, disk = agave_dir
+    (disk / "x" / "y").mkdir(parents=True)
+    (disk / "x" / "1.txt").write_bytes(b"1")
+    (disk / "x" / "y" / "2.txt").write_bytes(b"2")
+    agave_fs.get(f"{path}/x", str(tmp_path / "copy"), recursive=True)
+    assert (tmp_path / "copy" / "1.txt").read_bytes() == b"1"
+    assert (tmp_path / "copy" / "y" / "2.txt").read_bytes() == b"2"
+
+
+def test_put_file_waits_for_staging(tmp_path):
+    emu = AgaveEmulator(staging_delay=0.4)
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        local = tmp_path / "up.bin"
+        data = os.urandom(2 * 1024 * 1024 + 3)
+        local.write_bytes(data)
+        progress = Recorder()
+        fs.put_file(str(local), "cic.storage/demo/new/up.bin", callback=progress)
+        # put returns only once the file is really there, complete
+        assert (emu.root / "home/demo/new/up.bin").read_bytes() == data
+        assert fs.info("cic.storage/demo/new/up.bin")["size"] == len(data)
+        assert progress.value == len(data)
+
+
+def test_staging_failure_is_an_error(tmp_path):
+    emu = AgaveEmulator()
+    emu.fail_staging(lambda p: p.endswith("doomed.txt"))
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        with pytest.raises(TransferError, match="STAGING_FAILED"):
+            fs.pipe_file("cic.storage/demo/doomed.txt", b"data")
+
+
+def test_staging_timeout(tmp_path):
+    emu = AgaveEmulator(staging_delay=5)
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url, staging_timeout=0.3)
+        with pytest.raises(TimeoutError) as info:
+            fs.pipe_file("cic.storage/demo/slow.txt", b"data")
+    # fsspec's sync layer re-raises timeouts as its own FSTimeoutError, caused by ours
+    assert "not staged after 0.3s" in str(info.value.__cause__ or info.value)
+
+
+def test_pipe_and_write_modes(agave_fs, agave_dir):
+    path, disk = agave_dir
+    agave_fs.pipe_file(f"{path}/p.txt", b"piped")
+    assert (disk / "p.txt").read_bytes() == b"piped"
+    with agave_fs.open(f"{path}/w.txt", "wb") as fh:
+        fh.write(b"a" * 100)
+        fh.write(b"b" * 100)
+    assert (disk / "w.txt").read_bytes() == b"a" * 100 + b"b" * 100
+    with pytest.raises(FileExistsError):
+        agave_fs.open(f"{path}/w.txt", "xb")
+    with pytest.raises(FileExistsError):
+        agave_fs.pipe_file(f"{path}/p.txt", b"again", mode="create")
+    with agave_fs.open(f"{path}/empty", "wb"):
+        pass
+    assert (disk / "empty").read_bytes() == b""
+    with agave_fs.open(f"{path}/t.txt", "w") as fh:
+        fh.write("text ✓")
+    assert agave_fs.read_text(f"{path}/t.txt") == "text ✓"
+
+
+def test_mkdir_makedirs(agave_fs, agave_dir):
+    path, disk = agave_dir
+    agave_fs.mkdir(f"{path}/one")
+    assert (disk / "one").is_dir()
+    with pytest.raises(FileExistsError):
+        agave_fs.mkdir(f"{path}/one")
+    agave_fs.makedirs(f"{path}/a/b/c")
+    assert (disk / "a/b/c").is_dir()
+    agave_fs.makedirs(f"{path}/a/b/c", exist_ok=True)
+    with pytest.raises(FileExistsError):
+        agave_fs.makedirs(f"{path}/a/b/c", exist_ok=False)
+    with pytest.raises(FileNotFoundError):
+        agave_fs.mkdir(f"{path}/no/such/parent", create_parents=False)
+
+
+def test_rm(agave_fs, agave_dir):
+    path, disk = agave_dir
+    (disk / "d" / "e").mkdir(parents=True)
+    (disk / "d" / "e" / "f.txt").write_bytes(b"f")
+    (disk / "g.txt").write_bytes(b"g")
+    agave_fs.rm_file(f"{path}/g.txt")
+    assert not (disk / "g.txt").exists()
+    with pytest.raises(IsADirectoryError):
+        agave_fs.rm(f"{path}/d")
+    agave_fs.rm(f"{path}/d", recursive=True)
+    assert not (disk / "d").exists()
+    (disk / "empty").mkdir()
+    agave_fs.rmdir(f"{path}/empty")
+    assert not (disk / "empty").exists()
+    with pytest.raises(FileNotFoundError):
+        agave_fs.rm_file(f"{path}/g.txt")
+
+
+def test_server_side_copy_and_move(agave_emulator, agave_fs, agave_dir):
+    emu, _ = agave_emulator
+    path, disk = agave_dir
+    (disk / "src.txt").write_bytes(b"payload")
+    before = len(emu.requests)
+    agave_fs.cp_file(f"{path}/src.txt", f"{path}/copy.txt")
+    assert (disk / "copy.txt").read_bytes() == b"payload"
+    agave_fs.mv(f"{path}/copy.txt", f"{path}/moved.txt")
+    assert (disk / "moved.txt").read_bytes() == b"payload"
+    assert not (disk / "copy.txt").exists()
+    methods = [m for m, _ in emu.requests[before:]]
+    assert "GET" in methods and methods.count("PUT") == 2
+    assert not any(m == "POST" for m in methods), "copy and move must not go through the client"
+    (disk / "folder").mkdir()
+    agave_fs.mv(f"{path}/moved.txt", f"{path}/folder")
+    assert (disk / "folder" / "moved.txt").read_bytes() == b"payload"
+    agave_fs.mv(f"{path}/folder", f"{path}/renamed", recursive=True)
+    assert (disk / "renamed" / "moved.txt").exists() and not (disk / "folder").exists()
+
+
+def test_modified_and_ukey(agave_fs, agave_dir):
+    path, disk = agave_dir
+    agave_fs.pipe_file(f"{path}/m.txt", b"1")
+    first = agave_fs.ukey(f"{path}/m.txt")
+    assert agave_fs.modified(f"{path}/m.txt").tzinfo is not None
+    agave_fs.pipe_file(f"{path}/m.txt", b"22")
+    assert agave_fs.ukey(f"{path}/m.txt") != first
+
+
+def test_listing_cache_invalidated_by_writes(agave_fs, agave_dir):
+    path, _ = agave_dir
+    assert agave_fs.ls(path, detail=False) == []
+    agave_fs.pipe_file(f"{path}/new.txt", b"n")
+    assert agave_fs.ls(path, detail=False) == [f"{path}/new.txt"]
+    agave_fs.mkdir(f"{path}/dir")
+    assert len(agave_fs.ls(path)) == 2
+    agave_fs.rm(f"{path}/new.txt")
+    assert agave_fs.ls(path, detail=False) == [f"{path}/dir"]
+
+
+def test_expired_token_is_refreshed_transparently(agave_emulator, agave_dir):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    (disk / "t.txt").write_bytes(b"token")
+    fs = make_agave_fs(url)
+    assert fs.cat(f"{path}/t.txt") == b"token"
+    old = fs.tokens.token
+    emu.expire_tokens()
+    assert fs.cat(f"{path}/t.txt") == b"token"
+    assert fs.tokens.token.access_token != old.access_token
+    assert fs.tokens.token.refresh_token != old.refresh_token
+
+
+def test_short_lived_tokens_refresh_before_expiry(tmp_path):
+    emu = AgaveEmulator(token_lifetime=2)
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        fs.pipe_file("cic.storage/demo/a.txt", b"a")
+        first = fs.tokens.token.access_token
+        import time
+
+        time.sleep(1.2)
+        assert fs.cat("cic.storage/demo/a.txt") == b"a"
+        assert fs.tokens.token.access_token != first
+
+
+def test_failed_refresh_is_a_clear_error(agave_emulator, agave_dir):
+    emu, url = agave_emulator
+    path, _ = agave_dir
+    fs = make_agave_fs(url)
+    fs.ls(path)
+    token = fs.tokens.token
+    fs2 = make_agave_fs(
+        url,
+        username=None,
+        password=None,
+        client_key=fs.credentials.client_key,
+        client_secret=fs.credentials.client_secret,
+        token=token.access_token,
+        refresh_token="not-a-valid-refresh-token",
+    )
+    emu.expire_tokens()
+    with pytest.raises(PermissionError, match="log in again") as info:
+        fs2.ls(path)
+    assert "not-a-valid-refresh-token" not in str(info.value)
+
+
+def test_bad_password_is_a_permission_error(agave_emulator):
+    _, url = agave_emulator
+    fs = make_agave_fs(url, password="wrong-password-123")
+    with pytest.raises(PermissionError) as info:
+        fs.ls("cic.storage/demo")
+    assert "wrong-password-123" not in str(info.value)
+
+
+def test_existing_client_is_reused(agave_emulator):
+    emu, url = agave_emulator
+    make_agave_fs(url, client_name="reuse-me").ls("cic.storage/demo")
+    before = [r for r in emu.requests if r[0] == "POST" and r[1].startswith("/clients/v2")]
+    fs = make_agave_fs(url, client_name="reuse-me")
+    fs.ls("cic.storage/demo")
+    after = [r for r in emu.requests if r[0] == "POST" and r[1].startswith("/clients/v2")]
+    assert len(after) == len(before)
+
+
+def test_secrets_stay_out_of_reprs_options_and_pickles(agave_emulator, agave_dir):
+    _, url = agave_emulator
+    fs = make_agave_fs(url, username="carol", password=CAROL_PASSWORD)
+    fs.ls("cic.storage/carol")
+    token = fs.tokens.token
+    secrets = [CAROL_PASSWORD, token.access_token, token.refresh_token, fs.credentials.client_secret]
+    texts = [repr(fs), repr(fs.tokens), repr(token), repr(fs.credentials), repr(fs.client),
+             fs.to_json(), str(fs.storage_options)]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+    blob = pickle.dumps(fs)
+    assert CAROL_PASSWORD.encode() not in blob
+
+
+def test_pickle_round_trip(agave_fs, agave_dir):
+    path, disk = agave_dir
+    (disk / "p.txt").write_bytes(b"pickled")
+    clone = pickle.loads(pickle.dumps(agave_fs))
+    assert clone is not agave_fs
+    assert clone.cat(f"{path}/p.txt") == b"pickled"
+    assert clone.credentials.password is None
+
+
+def test_fsspec_open_through_entry_point(agave_emulator, agave_dir):
+    _, url = agave_emulator
+    path, disk = agave_dir
+    options = {"base_url": url, "username": "demo", "password": "demo"}
+    with fsspec.open(f"agave://{path}/via-fsspec.txt", "wt", **options) as fh:
+        fh.write("through the entry point")
+    assert (disk / "via-fsspec.txt").read_text() == "through the entry point"
+    with fsspec.open(f"agave://{path}/via-fsspec.txt", "rt", **options) as fh:
+        assert fh.read() == "through the entry point"
+
+
+def test_environment_variables(agave_emulator, agave_dir, monkeypatch):
+    _, url = agave_emulator
+    path, disk = agave_dir
+    (disk / "env.txt").write_bytes(b"env")
+    monkeypatch.setenv("AGAVE_BASE_URL", url)
+    monkeypatch.setenv("AGAVE_USERNAME", "demo")
+    monkeypatch.setenv("AGAVE_PASSWORD", "demo")
+    fs = fsspec.filesystem("agave", skip_instance_cache=True)
+    assert fs.cat(f"{path}/env.txt") == b"env"
+
+
+def test_two_hundred_files_survive_faults(tmp_path):
+    emu = AgaveEmulator(fail_rate=0.05, seed=7)
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(200):
+        (source / f"f{i:03d}.bin").write_bytes(os.urandom(1000 + i * 97))
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        fs.put(str(source) + "/", "cic.storage/demo/many/", recursive=True)
+        fs.get("cic.storage/demo/many/", str(tmp_path / "back") + "/", recursive=True)
+        failures = emu.fault_injector.injected
+    for i in range(200):
+        name = f"f{i:03d}.bin"
+        original = (source / name).read_bytes()
+        assert (emu.root / "home/demo/many" / name).read_bytes() == original
+        assert (tmp_path / "back" / name).read_bytes() == original
+    assert failures > 10, "the fault injector must really have failed requests"
+
+
+def test_text_io_with_pandas(agave_emulator, agave_dir):
+    pd = pytest.importorskip("pandas")
+    _, url = agave_emulator
+    path, disk = agave_dir
+    options = {"base_url": url, "username": "demo", "password": "demo"}
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    frame.to_csv(f"agave://{path}/frame.csv", index=False, storage_options=options)
+    assert (disk / "frame.csv").read_text().splitlines()[0] == "x,y"
+    back = pd.read_csv(f"agave://{path}/frame.csv", storage_options=options)
+    assert back.equals(frame)
+
+
+def test_pipe_many(agave_fs, agave_dir):
+    path, disk = agave_dir
+    agave_fs.pipe({f"{path}/m1": b"1", f"{path}/m2": b"2"})
+    assert (disk / "m1").read_bytes() == b"1" and (disk / "m2").read_bytes() == b"2"
