@@ -1,0 +1,1 @@
+"""Test servers: service emulators, a server thread/CLI runner and fault injection."""

@@ -1,0 +1,99 @@
+"""``remotefs-emulator``: run a service emulator in the foreground, one subcommand per service.
+
+Prints one JSON line (``{"url": "http://127.0.0.1:PORT"}``) once the socket is bound, serves until
+SIGINT/SIGTERM, exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from remotefs.testing.agave import AgaveEmulator
+from remotefs.testing.server import serve_forever
+
+__all__ = ["main"]
+
+
+def _rate(text: str) -> float:
+    """A probability between 0 and 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _user(text: str) -> tuple[str, str]:
+    """A NAME:PASSWORD pair."""
+    name, sep, password = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME:PASSWORD")
+    return name, password
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every emulator takes: where to listen and which faults to inject."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (%(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 picks a free one")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
+    parser.add_argument(
+        "--fail-rate", type=_rate, default=0.0, help="share of requests failing (503 or cut body)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault injector")
+
+
+def _run_agave(args: argparse.Namespace) -> int:
+    """Serve the Agave v2 emulator until interrupted."""
+    emulator = AgaveEmulator(
+        data_dir=args.data,
+        users=dict(args.user) if args.user else None,
+        token_lifetime=args.token_lifetime,
+        staging_delay=args.staging_delay,
+        latency_ms=args.latency_ms,
+        fail_rate=args.fail_rate,
+        seed=args.seed,
+        system_id=args.system_id,
+    )
+    try:
+        serve_forever(emulator.make_app(), args.host, args.port)
+    finally:
+        emulator.close()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one subparser per emulated service."""
+    parser = argparse.ArgumentParser(
+        prog="remotefs-emulator", description="Run a local emulator of a remote research platform."
+    )
+    services = parser.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    agave = services.add_parser("agave", help="Agave v2 (Tapis v2): clients, tokens, files")
+    _add_common(agave)
+    agave.add_argument(
+        "--data", default=None, help="data directory (rootDir is DATA/root); default: a temp dir"
+    )
+    agave.add_argument(
+        "--user",
+        type=_user,
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="a user (repeatable; default demo:demo)",
+    )
+    agave.add_argument("--token-lifetime", type=float, default=14400, help="access token seconds")
+    agave.add_argument(
+        "--staging-delay", type=float, default=0.0, help="seconds before an upload is in place"
+    )
+    agave.add_argument("--system-id", default="cic.storage", help="id of the storage system")
+    agave.set_defaults(run=_run_agave)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``remotefs-emulator``."""
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
