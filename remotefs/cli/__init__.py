@@ -84,5 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"remotefs: error: {exc}", file=sys.stderr)
-        return exit_code_for(exc)
+        cause = _reported(exc)
+        print(f"remotefs: error: {cause}", file=sys.stderr)
+        return exit_code_for(cause)
+
+
+def _reported(exc: BaseException) -> BaseException:
+    """The exception worth reporting: fsspec re-raises timeouts as a bare FSTimeoutError."""
+    if type(exc).__name__ == "FSTimeoutError" and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
