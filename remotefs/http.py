@@ -197,7 +197,9 @@ async def request(
             if attempt >= attempts:
                 raise _connection_error(exc, url, path) from exc
             wait = retry.delay(attempt)
-            log.debug("%s %s: %s; retry %d in %.2fs", method, url, type(exc).__name__, attempt, wait)
+            log.debug(
+                "%s %s: %s; retry %d in %.2fs", method, url, type(exc).__name__, attempt, wait
+            )
             await asyncio.sleep(wait)
             continue
         if ok(resp.status):
@@ -242,7 +244,11 @@ async def fetch(
         )
         try:
             return resp.status, await resp.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientConnectionError,
+            asyncio.TimeoutError,
+        ) as exc:
             failures += 1
             if not idempotent or failures >= retry.attempts:
                 raise _connection_error(exc, url, path) from exc
@@ -292,7 +298,9 @@ def _connection_error(exc: BaseException, url: str, path: str | None) -> RemoteE
     if isinstance(exc, asyncio.TimeoutError):
         return RemoteTimeoutError(f"no answer from {host} in time", path=path, retriable=True)
     detail = str(exc) or type(exc).__name__
-    return RemoteConnectionError(f"connection to {host} failed: {detail}", path=path, retriable=True)
+    return RemoteConnectionError(
+        f"connection to {host} failed: {detail}", path=path, retriable=True
+    )
 
 
 def sync_request(
@@ -340,4 +348,3 @@ def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
     import aiohttp
 
     return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
-

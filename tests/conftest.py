@@ -18,7 +18,9 @@ _counter = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def private_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep every test away from the user's real configuration and credentials."""
     monkeypatch.setenv("REMOTEFS_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     for name in list(os.environ):

@@ -21,7 +21,9 @@ def test_clients_tokens_and_profile(agave_emulator):
     assert token.refresh_token and 14000 < token.remaining() <= 14400
     assert account.whoami(token.access_token)["username"] == "other"
 
-    renewed = account.refresh_token(made["consumerKey"], made["consumerSecret"], token.refresh_token)
+    renewed = account.refresh_token(
+        made["consumerKey"], made["consumerSecret"], token.refresh_token
+    )
     assert renewed.access_token != token.access_token
     assert account.whoami(renewed.access_token)["username"] == "other"
     with pytest.raises(AuthenticationError, match="log in again"):

@@ -15,9 +15,12 @@ def test_dask_dataframe_on_process_workers(agave_emulator, agave_fs, agave_dir):
         rows = "\n".join(f"{part},{i},{part * 100 + i}" for i in range(50))
         (disk / f"part-{part}.csv").write_text("part,i,value\n" + rows + "\n")
     options = {"base_url": url, "username": "demo", "password": "demo"}
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         frame = dd.read_csv(f"agave://{path}/part-*.csv", storage_options=options)
         assert frame.npartitions == 4
         total = frame["value"].sum().compute()

@@ -37,7 +37,7 @@ def test_home_and_absolute_paths(agave_fs, agave_dir):
     path, disk = agave_dir
     (disk / "f.txt").write_bytes(b"abs")
     name = disk.name
-    assert f"cic.storage/demo" in agave_fs.ls("agave://cic.storage", detail=False)
+    assert "cic.storage/demo" in agave_fs.ls("agave://cic.storage", detail=False)
     assert agave_fs.cat(f"cic.storage//home/demo/{name}/f.txt") == b"abs"
 
 
@@ -327,9 +327,21 @@ def test_secrets_stay_out_of_reprs_options_and_pickles(agave_emulator, agave_dir
     fs = make_agave_fs(url, username="carol", password=CAROL_PASSWORD)
     fs.ls("cic.storage/carol")
     token = fs.tokens.token
-    secrets = [CAROL_PASSWORD, token.access_token, token.refresh_token, fs.credentials.client_secret]
-    texts = [repr(fs), repr(fs.tokens), repr(token), repr(fs.credentials), repr(fs.client),
-             fs.to_json(), str(fs.storage_options)]
+    secrets = [
+        CAROL_PASSWORD,
+        token.access_token,
+        token.refresh_token,
+        fs.credentials.client_secret,
+    ]
+    texts = [
+        repr(fs),
+        repr(fs.tokens),
+        repr(token),
+        repr(fs.credentials),
+        repr(fs.client),
+        fs.to_json(),
+        str(fs.storage_options),
+    ]
     for text in texts:
         for secret in secrets:
             assert secret not in text

@@ -31,7 +31,9 @@ def test_paths_refuse_escapes_and_missing_system(bad):
 def test_gateway_401_is_a_token_error_but_the_envelope_is_not():
     assert is_token_error(401, b'{"fault": {"code": 900901, "message": "Invalid Credentials"}}')
     assert is_token_error(401, b"<ams:fault><ams:code>900903</ams:code></ams:fault>")
-    assert not is_token_error(401, b'{"status": "error", "message": "User does not have permission"}')
+    assert not is_token_error(
+        401, b'{"status": "error", "message": "User does not have permission"}'
+    )
     assert not is_token_error(403, b'{"fault": {}}')
 
 

@@ -39,7 +39,9 @@ FAST = RetryPolicy(attempts=4, backoff=0.001, max_backoff=0.01)
 
 
 def test_error_mapping_and_messages():
-    err = error_for_status(404, b'{"status": "error", "message": "File/folder does not exist"}', "p")
+    err = error_for_status(
+        404, b'{"status": "error", "message": "File/folder does not exist"}', "p"
+    )
     assert isinstance(err, FileNotFoundError) and err.status == 404
     assert "File/folder does not exist" in str(err) and err.path == "p"
     assert isinstance(error_for_status(403, b"{}"), PermissionError)
@@ -90,11 +92,15 @@ def test_token_provider_refreshes_once_for_many_threads():
     def refresher(old):
         calls.append(old)
         time.sleep(0.05)
-        return Token(access_token=f"t{len(calls)}", refresh_token="r", expires_at=time.time() + 3600)
+        return Token(
+            access_token=f"t{len(calls)}", refresh_token="r", expires_at=time.time() + 3600
+        )
 
     provider = TokenProvider(Token("t0", "r", expires_at=time.time() - 1), refresher, margin=60)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(provider.current())) for _ in range(20)]
+    threads = [
+        threading.Thread(target=lambda: results.append(provider.current())) for _ in range(20)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -202,6 +208,7 @@ def test_retries_idempotent_requests_on_503_honouring_retry_after():
         return web.Response(status=status, text="x", headers={"Retry-After": "0"})
 
     with ServerThread(_app(recorder, handler)) as server:
+
         async def go(session):
             resp = await request(session, "GET", server.url + "/a", idempotent=True, retry=FAST)
             resp.release()
@@ -218,6 +225,7 @@ def test_does_not_retry_non_idempotent_requests():
         return web.Response(status=503, text="busy")
 
     with ServerThread(_app(recorder, handler)) as server:
+
         async def go(session):
             await request(session, "POST", server.url + "/a", idempotent=False, retry=FAST)
 

@@ -31,7 +31,12 @@ class AgaveAccount:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def _call(
-        self, method: str, path: str, *, idempotent: bool, session: requests.Session | None,
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        session: requests.Session | None,
         **kwargs: Any,
     ) -> Any:
         import requests
@@ -88,7 +93,10 @@ class AgaveAccount:
         return result
 
     def delete_client(
-        self, username: str, password: str, client_name: str,
+        self,
+        username: str,
+        password: str,
+        client_name: str,
         session: requests.Session | None = None,
     ) -> None:
         """Delete an OAuth client (its tokens stop working)."""

@@ -107,7 +107,7 @@ class AgaveClient:
         import aiohttp
 
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=64, ssl=None if self.verify else False)
+            connector = aiohttp.TCPConnector(limit=64, ssl=self.verify)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=client_timeout(self.timeouts),
@@ -251,7 +251,11 @@ class AgaveClient:
                         pos += len(chunk)
                         if pos >= total:
                             break
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError):
+            except (
+                aiohttp.ClientPayloadError,
+                aiohttp.ClientConnectionError,
+                asyncio.TimeoutError,
+            ):
                 failures += 1
                 if failures >= self.retry.attempts:
                     raise TransferError(

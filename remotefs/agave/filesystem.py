@@ -76,8 +76,8 @@ class AgaveFileSystem(AsyncFileSystem):
         verify: bool = True,
         staging_timeout: float = 600.0,
         page_size: int = 1000,
-        retry: RetryPolicy | dict[str, float] | None = None,
-        timeouts: Timeouts | dict[str, float] | None = None,
+        retry: RetryPolicy | dict[str, Any] | None = None,
+        timeouts: Timeouts | dict[str, Any] | None = None,
         credential_store: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -108,7 +108,10 @@ class AgaveFileSystem(AsyncFileSystem):
             "credential_store": credential_store,
         }
         self.account = AgaveAccount(
-            self.base_url, verify=verify, timeouts=timeouts or Timeouts(), retry=retry or RetryPolicy()
+            self.base_url,
+            verify=verify,
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
         )
         self.credentials = AgaveCredentials(
             username=opt["username"],
@@ -125,7 +128,9 @@ class AgaveFileSystem(AsyncFileSystem):
                 expires_at=token_expires_at if opt["token"] else 0.0,
             )
         store = CredentialStore(credential_store) if credential_store else CredentialStore()
-        self.tokens = TokenProvider(initial, AgaveAuthenticator(self.account, self.credentials, store))
+        self.tokens = TokenProvider(
+            initial, AgaveAuthenticator(self.account, self.credentials, store)
+        )
         self.client = AgaveClient(
             self.base_url,
             TokenAuth(self.tokens, is_token_error),
@@ -142,7 +147,7 @@ class AgaveFileSystem(AsyncFileSystem):
     def storage_options(self) -> dict[str, Any]:
         """Constructor options without secrets, as plain data (fsspec serialises them)."""
         return {
-            k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+            k: dataclasses.asdict(v) if isinstance(v, (RetryPolicy, Timeouts)) else v
             for k, v in self._storage_options.items()
             if k not in SECRET_OPTIONS
         }
@@ -152,7 +157,9 @@ class AgaveFileSystem(AsyncFileSystem):
         self._storage_options = dict(value)
 
     def __repr__(self) -> str:
-        return f"AgaveFileSystem(base_url={self.base_url!r}, username={self.credentials.username!r})"
+        return (
+            f"AgaveFileSystem(base_url={self.base_url!r}, username={self.credentials.username!r})"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         token = self.tokens.current()
@@ -298,7 +305,9 @@ class AgaveFileSystem(AsyncFileSystem):
             lpath = os.path.join(lpath, AgavePath.parse(rpath).name)
         folder = os.path.dirname(os.path.abspath(lpath))
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(lpath)}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix=f".{os.path.basename(lpath)}.", suffix=".part"
+        )
         size = info["size"]
         callback.set_size(size)
         try:
@@ -465,7 +474,11 @@ class AgaveFileSystem(AsyncFileSystem):
             await self._put_file(local, path2)
 
     def mv(
-        self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None,
+        self,
+        path1: str,
+        path2: str,
+        recursive: bool = False,
+        maxdepth: int | None = None,
         **kwargs: Any,
     ) -> None:
         """Move on the server when one path moves within a system; else copy, then delete."""
@@ -499,7 +512,7 @@ class _ProgressReader(io.FileIO):
         self._callback = callback
         callback.absolute_update(0)
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
         self._callback.relative_update(len(data))
         return data

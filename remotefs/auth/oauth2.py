@@ -76,7 +76,9 @@ class OAuth2Client:
             )
             data: dict[str, Any] = resp.json()
         except ValueError:
-            raise AuthenticationError(f"{doing} failed: the token endpoint did not answer JSON")
+            raise AuthenticationError(
+                f"{doing} failed: the token endpoint did not answer JSON"
+            ) from None
         finally:
             if own:
                 session.close()
@@ -90,4 +92,3 @@ def _grant_error(status: int, body: bytes, doing: str, hint: str) -> RemoteError
     if status in (400, 401):
         return AuthenticationError(f"{doing} failed: {message}; {hint}", status=status)
     return RemoteError(f"{doing} failed: {message}", status=status, retriable=status >= 500)
-

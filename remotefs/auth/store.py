@@ -98,7 +98,9 @@ class CredentialStore:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ValueError(f"{self.path} is not valid JSON ({exc}); remove it and log in again")
+            raise ValueError(
+                f"{self.path} is not valid JSON ({exc}); remove it and log in again"
+            ) from None
         return data if isinstance(data, dict) else {}
 
     def _write(self, data: dict[str, Record]) -> None:

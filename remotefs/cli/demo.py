@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def _step(say: Callable[[str], None], number: int, text: str) -> None:
@@ -26,7 +27,12 @@ def _write_table(path: str, rows: int) -> None:
         writer.writerow(["station", "hour", "temperature_c", "salinity_psu"])
         for i in range(rows):
             writer.writerow(
-                [f"S{i % 7}", i % 24, round(12 + 4 * math.sin(i / 9), 3), round(35 + (i % 5) / 10, 2)]
+                [
+                    f"S{i % 7}",
+                    i % 24,
+                    round(12 + 4 * math.sin(i / 9), 3),
+                    round(35 + (i % 5) / 10, 2),
+                ]
             )
 
 
@@ -51,7 +57,7 @@ def run_demo(rows: int = 1000, say: Callable[[str], None] = print) -> None:
         emulator = AgaveEmulator(data_dir=os.path.join(work, "server"), staging_delay=0.2)
         with ServerThread(emulator.make_app()) as server:
             say(f"remotefs demo: an Agave v2 service emulated at {server.url} (user demo)")
-            options = {
+            options: dict[str, Any] = {
                 "base_url": server.url,
                 "username": "demo",
                 "password": "demo",
@@ -62,8 +68,10 @@ def run_demo(rows: int = 1000, say: Callable[[str], None] = print) -> None:
             fs = AgaveFileSystem(skip_instance_cache=True, **options)
             token = fs.tokens.current()
             profile = fs.account.whoami(token.access_token)
-            say(f"    logged in as {profile['username']} <{profile['email']}>, "
-                f"token valid for {token.remaining() / 3600:.1f} h")
+            say(
+                f"    logged in as {profile['username']} <{profile['email']}>, "
+                f"token valid for {token.remaining() / 3600:.1f} h"
+            )
 
             folder = "cic.storage/demo/remotefs-demo"
             _step(say, 2, f"Make a folder: agave://{folder}")
@@ -93,5 +101,7 @@ def run_demo(rows: int = 1000, say: Callable[[str], None] = print) -> None:
             if len(frame) != rows:
                 raise RuntimeError(f"pandas read {len(frame)} rows, expected {rows}")
             say(f"    identical: sha256 {_sha256(back)[:16]}...")
-    say(f"\nDone in {time.monotonic() - started:.1f} s: login, mkdir, upload, list, "
-        "pandas, download, compare.")
+    say(
+        f"\nDone in {time.monotonic() - started:.1f} s: login, mkdir, upload, list, "
+        "pandas, download, compare."
+    )
