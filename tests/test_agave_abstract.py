@@ -11,11 +11,16 @@ from conftest import make_agave_fs
 _counter = itertools.count()
 
 
+@pytest.fixture(scope="module")
+def shared_fs(agave_emulator):
+    _, url = agave_emulator
+    return make_agave_fs(url)
+
+
 class AgaveFixtures(abstract.AbstractFixtures):
-    @pytest.fixture(scope="class")
-    def fs(self, agave_emulator):
-        _, url = agave_emulator
-        return make_agave_fs(url)
+    @pytest.fixture
+    def fs(self, shared_fs):
+        return shared_fs
 
     @pytest.fixture
     def fs_path(self, fs):
