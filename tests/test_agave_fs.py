@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 
@@ -415,3 +416,20 @@ def test_pipe_many(agave_fs, agave_dir):
     path, disk = agave_dir
     agave_fs.pipe({f"{path}/m1": b"1", f"{path}/m2": b"2"})
     assert (disk / "m1").read_bytes() == b"1" and (disk / "m2").read_bytes() == b"2"
+
+
+def test_debug_logs_hold_no_secrets(agave_emulator, agave_dir, caplog):
+    _, url = agave_emulator
+    caplog.set_level(logging.DEBUG)
+    fs = make_agave_fs(url, username="carol", password=CAROL_PASSWORD)
+    fs.pipe_file("cic.storage/carol/logged.txt", b"x")
+    fs.cat("cic.storage/carol/logged.txt")
+    token = fs.tokens.token
+    assert "files/v2/media" in caplog.text, "requests must be logged at DEBUG"
+    for secret in (
+        CAROL_PASSWORD,
+        token.access_token,
+        token.refresh_token,
+        fs.credentials.client_secret,
+    ):
+        assert secret not in caplog.text

@@ -352,3 +352,53 @@ def test_store_updates_from_many_processes_lose_nothing(tmp_path):
     for p in procs:
         p.join()
     assert CredentialStore(path).get("counter") == {"n": 100}
+
+
+def test_oauth2_form_client_authentication():
+    from remotefs.auth.oauth2 import OAuth2Client
+
+    seen = []
+
+    async def token(request):
+        form = dict(await request.post())
+        seen.append((form, request.headers.get("Authorization")))
+        if form.get("password") != "pw":
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid user credentials"},
+                status=401,
+            )
+        return web.json_response(
+            {"access_token": "A", "refresh_token": "R", "expires_in": 300, "token_type": "Bearer"}
+        )
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    with ServerThread(app) as server:
+        client = OAuth2Client(server.url + "/token", "onyxia", client_auth="form", scope="openid")
+        got = client.password_grant("alice", "pw")
+        assert got.access_token == "A" and got.refresh_token == "R" and got.lifetime == 300
+        with pytest.raises(AuthenticationError, match="Invalid user credentials") as info:
+            client.password_grant("alice", "WRONG-PW")
+        assert "WRONG-PW" not in str(info.value)
+    form, auth_header = seen[0]
+    assert form == {
+        "grant_type": "password",
+        "username": "alice",
+        "password": "pw",
+        "scope": "openid",
+        "client_id": "onyxia",
+    }
+    assert auth_header is None
+
+
+def test_importing_remotefs_stays_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, remotefs, remotefs.agave, remotefs.cli;"
+        "heavy = [m for m in ('boto3', 's3fs', 'pandas', 'dask') if m in sys.modules];"
+        "print(heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
