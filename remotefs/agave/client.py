@@ -131,21 +131,22 @@ class AgaveClient:
         """``{base}/files/v2/{endpoint}/system/SYSTEM/path``."""
         return f"{self.base_url}/files/v2/{endpoint}/system/{path.url_path()}"
 
+    async def _policy(self, path: AgavePath) -> dict[str, Any]:
+        """The session and keywords every Agave request shares."""
+        return {
+            "session": await self.session(),
+            "auth": self.auth,
+            "retry": self.retry,
+            "path": path.fs_path(),
+            "on_error": agave_error,
+        }
+
     @asynccontextmanager
     async def _call(
         self, method: str, url: str, path: AgavePath, *, idempotent: bool, **kwargs: Any
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        resp = await request(
-            await self.session(),
-            method,
-            url,
-            idempotent=idempotent,
-            auth=self.auth,
-            retry=self.retry,
-            path=path.fs_path(),
-            on_error=agave_error,
-            **kwargs,
-        )
+        policy = await self._policy(path)
+        resp = await request(method=method, url=url, idempotent=idempotent, **policy, **kwargs)
         try:
             yield resp
         finally:
@@ -154,16 +155,9 @@ class AgaveClient:
     async def _result(
         self, method: str, url: str, path: AgavePath, *, idempotent: bool, **kwargs: Any
     ) -> tuple[int, Any]:
+        policy = await self._policy(path)
         status, body = await fetch(
-            await self.session(),
-            method,
-            url,
-            idempotent=idempotent,
-            auth=self.auth,
-            retry=self.retry,
-            path=path.fs_path(),
-            on_error=agave_error,
-            **kwargs,
+            method=method, url=url, idempotent=idempotent, **policy, **kwargs
         )
         if not body:
             return status, None
