@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 
 import fsspec
 import pytest
@@ -433,3 +434,37 @@ def test_debug_logs_hold_no_secrets(agave_emulator, agave_dir, caplog):
         fs.credentials.client_secret,
     ):
         assert secret not in caplog.text
+
+
+def test_append_mode_keeps_existing_content(agave_fs, agave_dir):
+    path, disk = agave_dir
+    agave_fs.pipe_file(f"{path}/log.txt", b"first\n")
+    with agave_fs.open(f"{path}/log.txt", "ab") as fh:
+        fh.write(b"second\n")
+    assert (disk / "log.txt").read_bytes() == b"first\nsecond\n"
+    with agave_fs.open(f"{path}/new-log.txt", "ab") as fh:
+        fh.write(b"only\n")
+    assert (disk / "new-log.txt").read_bytes() == b"only\n"
+
+
+def test_unsafe_names_from_a_hostile_listing_are_refused(tmp_path):
+    from aiohttp import web
+
+    async def listing(request):
+        entries = [
+            {"name": ".", "type": "dir", "length": 0},
+            {"name": "../../escape.txt", "type": "file", "length": 3},
+        ]
+        return web.json_response({"status": "success", "result": entries})
+
+    app = web.Application()
+    app.router.add_get("/files/v2/listings/system/{tail:.*}", listing)
+    with ServerThread(app) as server:
+        fs = make_agave_fs(
+            server.url, username=None, password=None, token="t", token_expires_at=time.time() + 3600
+        )
+        with pytest.raises(OSError, match="unsafe file name"):
+            fs.ls("cic.storage/demo/dir")
+        # fsspec's walk leaves out directories it cannot list: nothing lands anywhere
+        fs.get("cic.storage/demo/dir/", str(tmp_path / "dest") + "/", recursive=True)
+    assert list(tmp_path.rglob("*escape*")) == []

@@ -2,6 +2,7 @@
 
 Agave has no chunked upload, so written bytes go to a local temporary file and the whole file
 is uploaded (and its staging awaited) when the file is closed or the transaction commits.
+Append mode starts the spool with the file's current content.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ class AgaveFile(AbstractBufferedFile):
 
     def _initiate_upload(self) -> None:
         fd, self._spool_path = tempfile.mkstemp(prefix="remotefs-upload-")
-        self._spool = os.fdopen(fd, "wb")
+        os.close(fd)
+        if self.mode == "ab" and self.fs.exists(self.path):
+            # Agave cannot append: start from the current content, upload the whole file.
+            sync(self.fs.loop, self.fs._get_file, self.path, self._spool_path)
+        self._spool = open(self._spool_path, "ab")
 
     def _upload_chunk(self, final: bool = False) -> bool:
         self._spool.write(self.buffer.getvalue())

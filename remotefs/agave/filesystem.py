@@ -216,7 +216,11 @@ class AgaveFileSystem(AsyncFileSystem):
             if me.get("type") != "dir":
                 entries = [self._info_from_entry(path, me)]
             else:
-                entries = [self._info_from_entry(f"{path}/{c['name']}", c) for c in children]
+                entries = [
+                    self._info_from_entry(f"{path}/{_safe_name(c, path)}", c)
+                    for c in children
+                    if c.get("name") not in (".", "..")
+                ]
                 self.dircache[path] = entries
         return entries if detail else [e["name"] for e in entries]
 
@@ -516,6 +520,14 @@ class _ProgressReader(io.FileIO):
         data = super().read(size)
         self._callback.relative_update(len(data))
         return data
+
+
+def _safe_name(entry: Entry, parent: str) -> str:
+    """A listed name, refused if it could point outside its directory."""
+    name = str(entry.get("name", ""))
+    if not name or "/" in name or "\x00" in name or name in (".", ".."):
+        raise RemoteError(f"the service listed an unsafe file name {name!r}", path=parent)
+    return name
 
 
 def _has_magic(path: str) -> bool:
