@@ -67,3 +67,41 @@ def agave_dir(agave_fs, agave_emulator):  # noqa: ANN001, ANN201
     agave_fs.makedirs(path)
     yield path, emu.root / "home" / "demo" / name
     agave_fs.rm(path, recursive=True)
+
+
+@pytest.fixture(scope="session")
+def edito_emulator():  # noqa: ANN201
+    """One EDITO stack (Keycloak, STS, S3) for the session: users demo and carol."""
+    from remotefs.testing.edito import EditoEmulator
+
+    with EditoEmulator(users={"demo": "demo", "carol": CAROL_PASSWORD}) as emu:
+        yield emu
+
+
+def make_edito_fs(emu, **kwargs: object):  # noqa: ANN001, ANN201
+    """A fresh EditoFileSystem on an emulated EDITO stack, logged in as demo."""
+    from remotefs.edito.filesystem import EditoFileSystem
+
+    options: dict[str, object] = {
+        "token_url": emu.token_url,
+        "endpoint_url": emu.s3_url,
+        "username": "demo",
+        "password": "demo",
+        "skip_instance_cache": True,
+    }
+    options.update(kwargs)
+    return EditoFileSystem(**options)
+
+
+@pytest.fixture
+def edito_fs(edito_emulator):  # noqa: ANN001, ANN201
+    return make_edito_fs(edito_emulator)
+
+
+@pytest.fixture
+def edito_prefix(edito_fs):  # noqa: ANN001, ANN201
+    """A fresh key prefix in demo's bucket, removed afterwards."""
+    prefix = f"oidc-demo/t{next(_counter)}-{os.getpid()}"
+    yield prefix
+    if edito_fs.exists(prefix):
+        edito_fs.rm(prefix, recursive=True)
