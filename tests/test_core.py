@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import pickle
@@ -402,3 +403,17 @@ def test_importing_remotefs_stays_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_redaction_of_secret_fields_in_third_party_logs():
+    from remotefs.auth.redact import RedactSecrets, redact
+
+    xml = "<Credentials><AccessKeyId>AKID</AccessKeyId><SecretAccessKey>S3CR3T</SecretAccessKey>"
+    assert "S3CR3T" not in redact(xml) and "AKID" in redact(xml)
+    form = "Action=AssumeRoleWithWebIdentity&WebIdentityToken=eyJhbGc.x.y&Version=2011-06-15"
+    assert "eyJhbGc" not in redact(form) and "Version=2011-06-15" in redact(form)
+    headers = "{'Authorization': b'Bearer abc.def', 'X-Amz-Security-Token': b'TOKEN123'}"
+    assert "abc.def" not in redact(headers) and "TOKEN123" not in redact(headers)
+    record = logging.LogRecord("botocore.parsers", logging.DEBUG, "f", 1, "body %r", (xml,), None)
+    RedactSecrets().filter(record)
+    assert "S3CR3T" not in record.getMessage()
