@@ -1,12 +1,15 @@
 """``remotefs-emulator``: run a service emulator in the foreground, one subcommand per service.
 
-Prints one JSON line (``{"url": "http://127.0.0.1:PORT"}``) once the socket is bound, serves until
-SIGINT/SIGTERM, exits 0.
+Prints one JSON line once the sockets are bound (``{"url": "http://127.0.0.1:PORT"}`` for Agave;
+``{"token_url": ..., "s3_url": ...}`` for EDITO), serves until SIGINT/SIGTERM, exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import threading
 from collections.abc import Callable, Sequence
 
 from remotefs.testing.agave import AgaveEmulator
@@ -61,6 +64,58 @@ def _run_agave(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_edito(args: argparse.Namespace) -> int:
+    """Serve the EDITO emulator (Keycloak, S3 + STS front, moto) until interrupted."""
+    from remotefs.testing.edito import EditoEmulator
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    emulator = EditoEmulator(
+        users=dict(args.user) if args.user else None,
+        token_lifetime=args.token_lifetime,
+        refresh_lifetime=args.refresh_lifetime,
+        credential_min=args.credential_min,
+        credential_max=args.credential_max,
+        fail_rate=args.fail_rate,
+        latency_ms=args.latency_ms,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        auth_port=args.auth_port,
+    )
+    with emulator:
+        print(json.dumps({"token_url": emulator.token_url, "s3_url": emulator.s3_url}), flush=True)
+        stop.wait()
+    return 0
+
+
+def _add_edito(services: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``edito`` subcommand and its options."""
+    edito = services.add_parser("edito", help="EDITO: Keycloak tokens, MinIO-like STS and S3")
+    _add_common(edito)
+    edito.add_argument("--auth-port", type=int, default=0, help="Keycloak port, 0 picks a free one")
+    edito.add_argument(
+        "--user",
+        type=_user,
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="a user, with bucket oidc-NAME (repeatable; default demo:demo)",
+    )
+    edito.add_argument("--token-lifetime", type=float, default=300, help="access token seconds")
+    edito.add_argument("--refresh-lifetime", type=float, default=1800, help="refresh token seconds")
+    edito.add_argument(
+        "--credential-min", type=float, default=900, help="smallest STS DurationSeconds"
+    )
+    edito.add_argument(
+        "--credential-max",
+        type=float,
+        default=604800,
+        help="longest STS credential lifetime; longer requests are cut to it",
+    )
+    edito.set_defaults(run=_run_edito)
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line: one subparser per emulated service."""
     parser = argparse.ArgumentParser(
@@ -85,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     agave.add_argument("--system-id", default="cic.storage", help="id of the storage system")
     agave.set_defaults(run=_run_agave)
+    _add_edito(services)
     return parser
 
 
