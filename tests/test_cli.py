@@ -34,9 +34,19 @@ def test_demo_runs_the_main_job_end_to_end():
     result = run("demo", "--rows", "250")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for step in ("Log in", "Make a folder", "Upload", "List", "pandas", "identical"):
+    for step in (
+        "log in",
+        "Make a folder",
+        "Upload",
+        "List",
+        "pandas",
+        "identical",
+        "STS",
+        "remote to remote",
+        "Parquet",
+    ):
         assert step in out
-    assert "250 rows" in out
+    assert "250 rows" in out and "covering 250 rows" in out
 
 
 def test_demo_in_process(capsys):

@@ -1,8 +1,10 @@
-"""``remotefs demo``: the main job end to end on an emulated Agave service on loopback.
+"""``remotefs demo``: the main job end to end on emulated services on loopback.
 
-It starts the Agave emulator in this process on a free port, then does what a scientist does:
-log in, make a folder, upload a table, list it, read it with pandas straight from
-``agave://``, download it again and check the copy is identical, saying what each step does.
+It starts the Agave emulator and the EDITO stack (Keycloak, STS, S3) in this process on free
+ports, then does what a scientist does: log in, make a folder, upload a table, list it, read
+it with pandas straight from ``agave://``, download it and check the copy; then copy it from
+``agave://`` to ``edito://`` (remote to remote), write a Parquet summary there with
+self-renewing STS credentials, and read it back. Each step says what it does.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+Say = Callable[[str], None]
 
-def _step(say: Callable[[str], None], number: int, text: str) -> None:
-    say(f"\n[{number}] {text}")
+
+class _Steps:
+    """Numbers and announces the demo's steps."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.number = 0
+
+    def __call__(self, text: str) -> None:
+        self.number += 1
+        self.say(f"\n[{self.number}] {text}")
 
 
 def _write_table(path: str, rows: int) -> None:
@@ -26,14 +38,8 @@ def _write_table(path: str, rows: int) -> None:
         writer = csv.writer(fh)
         writer.writerow(["station", "hour", "temperature_c", "salinity_psu"])
         for i in range(rows):
-            writer.writerow(
-                [
-                    f"S{i % 7}",
-                    i % 24,
-                    round(12 + 4 * math.sin(i / 9), 3),
-                    round(35 + (i % 5) / 10, 2),
-                ]
-            )
+            temperature = round(12 + 4 * math.sin(i / 9), 3)
+            writer.writerow([f"S{i % 7}", i % 24, temperature, round(35 + (i % 5) / 10, 2)])
 
 
 def _sha256(path: str) -> str:
@@ -44,64 +50,126 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def run_demo(rows: int = 1000, say: Callable[[str], None] = print) -> None:
+def run_demo(rows: int = 1000, say: Say = print) -> None:
     """Run the demo, reporting each step through ``say``; raises if any step goes wrong."""
-    import pandas as pd
-
-    from remotefs.agave import AgaveFileSystem
     from remotefs.testing.agave import AgaveEmulator
+    from remotefs.testing.edito import EditoEmulator
     from remotefs.testing.server import ServerThread
 
     started = time.monotonic()
+    step = _Steps(say)
     with tempfile.TemporaryDirectory(prefix="remotefs-demo-") as work:
-        emulator = AgaveEmulator(data_dir=os.path.join(work, "server"), staging_delay=0.2)
-        with ServerThread(emulator.make_app()) as server:
-            say(f"remotefs demo: an Agave v2 service emulated at {server.url} (user demo)")
-            options: dict[str, Any] = {
+        agave = AgaveEmulator(data_dir=os.path.join(work, "agave"), staging_delay=0.2)
+        with ServerThread(agave.make_app()) as server, EditoEmulator() as edito:
+            say(f"remotefs demo: Agave v2 emulated at {server.url}, EDITO at {edito.s3_url}")
+            agave_options: dict[str, Any] = {
                 "base_url": server.url,
                 "username": "demo",
                 "password": "demo",
                 "credential_store": os.path.join(work, "credentials.json"),
             }
-
-            _step(say, 1, "Log in: create an OAuth client, get a token, read the profile")
-            fs = AgaveFileSystem(skip_instance_cache=True, **options)
-            token = fs.tokens.current()
-            profile = fs.account.whoami(token.access_token)
-            say(
-                f"    logged in as {profile['username']} <{profile['email']}>, "
-                f"token valid for {token.remaining() / 3600:.1f} h"
-            )
-
-            folder = "cic.storage/demo/remotefs-demo"
-            _step(say, 2, f"Make a folder: agave://{folder}")
-            fs.makedirs(folder, exist_ok=True)
-
-            local = os.path.join(work, "measurements.csv")
-            _write_table(local, rows)
-            remote = f"{folder}/measurements.csv"
-            _step(say, 3, f"Upload a {os.path.getsize(local):,}-byte table to agave://{remote}")
-            say("    (the service queues uploads; remotefs waits until staging completes)")
-            fs.put_file(local, remote)
-
-            _step(say, 4, f"List agave://{folder}")
-            for entry in fs.ls(folder):
-                say(f"    {entry['type']:<9} {entry['size']:>10,}  {entry['name']}")
-
-            _step(say, 5, "Read it with pandas, straight from agave://")
-            frame = pd.read_csv(f"agave://{remote}", storage_options=options)
-            means = frame.groupby("station")["temperature_c"].mean().round(2)
-            say(f"    {len(frame)} rows; mean temperature by station: {means.to_dict()}")
-
-            back = os.path.join(work, "downloaded.csv")
-            _step(say, 6, f"Download it again to {back} and compare")
-            fs.get_file(remote, back)
-            if _sha256(back) != _sha256(local):
-                raise RuntimeError("the downloaded copy differs from the uploaded file")
-            if len(frame) != rows:
-                raise RuntimeError(f"pandas read {len(frame)} rows, expected {rows}")
-            say(f"    identical: sha256 {_sha256(back)[:16]}...")
+            remote = _agave_part(step, say, work, rows, agave_options)
+            edito_options = {
+                "token_url": edito.token_url,
+                "endpoint_url": edito.s3_url,
+                "username": "demo",
+                "password": "demo",
+            }
+            _edito_part(step, say, rows, remote, agave_options, edito_options)
     say(
-        f"\nDone in {time.monotonic() - started:.1f} s: login, mkdir, upload, list, "
-        "pandas, download, compare."
+        f"\nDone in {time.monotonic() - started:.1f} s: login, mkdir, upload, list, pandas, "
+        "download and compare on agave://; remote-to-remote copy, Parquet and STS on edito://."
     )
+
+
+def _agave_part(step: _Steps, say: Say, work: str, rows: int, options: dict[str, Any]) -> str:
+    """The Agave half; returns the uploaded table's path."""
+    import pandas as pd
+
+    from remotefs.agave import AgaveFileSystem
+
+    step("agave:// log in: create an OAuth client, get a token, read the profile")
+    fs = AgaveFileSystem(skip_instance_cache=True, **options)
+    token = fs.tokens.current()
+    profile = fs.account.whoami(token.access_token)
+    say(
+        f"    logged in as {profile['username']} <{profile['email']}>, "
+        f"token valid for {token.remaining() / 3600:.1f} h"
+    )
+
+    folder = "cic.storage/demo/remotefs-demo"
+    step(f"Make a folder: agave://{folder}")
+    fs.makedirs(folder, exist_ok=True)
+
+    local = os.path.join(work, "measurements.csv")
+    _write_table(local, rows)
+    remote = f"{folder}/measurements.csv"
+    step(f"Upload a {os.path.getsize(local):,}-byte table to agave://{remote}")
+    say("    (the service queues uploads; remotefs waits until staging completes)")
+    fs.put_file(local, remote)
+
+    step(f"List agave://{folder}")
+    for entry in fs.ls(folder):
+        say(f"    {entry['type']:<9} {entry['size']:>10,}  {entry['name']}")
+
+    step("Read it with pandas, straight from agave://")
+    frame = pd.read_csv(f"agave://{remote}", storage_options=options)
+    if len(frame) != rows:
+        raise RuntimeError(f"pandas read {len(frame)} rows, expected {rows}")
+    means = frame.groupby("station")["temperature_c"].mean().round(2)
+    say(f"    {len(frame)} rows; mean temperature by station: {means.to_dict()}")
+
+    back = os.path.join(work, "downloaded.csv")
+    step(f"Download it again to {back} and compare")
+    fs.get_file(remote, back)
+    if _sha256(back) != _sha256(local):
+        raise RuntimeError("the downloaded copy differs from the uploaded file")
+    say(f"    identical: sha256 {_sha256(back)[:16]}...")
+    return remote
+
+
+def _edito_part(
+    step: _Steps,
+    say: Say,
+    rows: int,
+    agave_path: str,
+    agave_options: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    """The EDITO half: STS credentials, a remote-to-remote copy, Parquet on edito://."""
+    import fsspec
+    import pandas as pd
+
+    from remotefs.edito.filesystem import EditoFileSystem
+
+    step("edito:// log in to Keycloak (client onyxia-minio) and get S3 keys from MinIO's STS")
+    fs = EditoFileSystem(skip_instance_cache=True, **options)
+    if fs.credentials is None:
+        raise RuntimeError("the EDITO filesystem was not set up for a Keycloak login")
+    creds = fs.credentials.valid()
+    say(
+        f"    S3 key {creds.access_key_id[:4]}... valid for {creds.remaining() / 3600:.1f} h "
+        "(renewed automatically before it expires)"
+    )
+
+    target = "oidc-demo/remotefs-demo/measurements.csv"
+    step(f"Copy agave://{agave_path} to edito://{target} (remote to remote, streamed)")
+    with fsspec.open(f"agave://{agave_path}", "rb", **agave_options) as src:
+        with fs.open(target, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+    say(f"    {fs.info(target)['size']:,} bytes in edito://{target}")
+
+    summary = "oidc-demo/remotefs-demo/summary.parquet"
+    step(f"Summarise with pandas and write Parquet to edito://{summary}")
+    frame = pd.read_csv(f"edito://{target}", storage_options=options)
+    table = frame.groupby("station").agg(mean_t=("temperature_c", "mean"), n=("hour", "size"))
+    table.to_parquet(f"edito://{summary}", storage_options=options)
+    back = pd.read_parquet(f"edito://{summary}", storage_options=options)
+    if int(back["n"].sum()) != rows:
+        raise RuntimeError("the Parquet summary read back does not count every row")
+    say(f"    read back {len(back)} stations covering {int(back['n'].sum())} rows")
+
+    step("List edito://oidc-demo/remotefs-demo")
+    for entry in fs.ls("oidc-demo/remotefs-demo", detail=True):
+        say(f"    {entry['type']:<9} {entry['size']:>10,}  {entry['name']}")
