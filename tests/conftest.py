@@ -78,18 +78,21 @@ def edito_emulator():  # noqa: ANN201
         yield emu
 
 
-def make_edito_fs(emu, **kwargs: object):  # noqa: ANN001, ANN201
-    """A fresh EditoFileSystem on an emulated EDITO stack, logged in as demo."""
-    from remotefs.edito.filesystem import EditoFileSystem
-
-    options: dict[str, object] = {
+def edito_options(emu) -> dict[str, object]:  # noqa: ANN001
+    """storage_options that log in to an emulated EDITO stack as demo."""
+    return {
         "token_url": emu.token_url,
         "endpoint_url": emu.s3_url,
         "username": "demo",
         "password": "demo",
-        "skip_instance_cache": True,
     }
-    options.update(kwargs)
+
+
+def make_edito_fs(emu, **kwargs: object):  # noqa: ANN001, ANN201
+    """A fresh EditoFileSystem on an emulated EDITO stack, logged in as demo."""
+    from remotefs.edito.filesystem import EditoFileSystem
+
+    options = {**edito_options(emu), "skip_instance_cache": True, **kwargs}
     return EditoFileSystem(**options)
 
 

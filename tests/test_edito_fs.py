@@ -9,7 +9,7 @@ import time
 
 import fsspec
 import pytest
-from conftest import CAROL_PASSWORD, make_edito_fs
+from conftest import CAROL_PASSWORD, edito_options, make_edito_fs
 
 from remotefs.edito import s3_credentials
 from remotefs.edito.sts import assume_role_with_web_identity
@@ -62,12 +62,7 @@ def test_other_users_bucket_is_refused(edito_fs):
 
 
 def test_fsspec_open_through_entry_point(edito_emulator, edito_prefix):
-    options = {
-        "token_url": edito_emulator.token_url,
-        "endpoint_url": edito_emulator.s3_url,
-        "username": "demo",
-        "password": "demo",
-    }
+    options = edito_options(edito_emulator)
     with fsspec.open(f"edito://{edito_prefix}/t.txt", "wt", **options) as fh:
         fh.write("through fsspec")
     with fsspec.open(f"edito://{edito_prefix}/t.txt", "rt", **options) as fh:
@@ -77,12 +72,7 @@ def test_fsspec_open_through_entry_point(edito_emulator, edito_prefix):
 def test_pandas_parquet_round_trip(edito_emulator, edito_prefix):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    options = {
-        "token_url": edito_emulator.token_url,
-        "endpoint_url": edito_emulator.s3_url,
-        "username": "demo",
-        "password": "demo",
-    }
+    options = edito_options(edito_emulator)
     frame = pd.DataFrame({"depth": [0.5, 10.0, 50.0], "temp": [18.2, 14.1, 9.7]})
     frame.to_parquet(f"edito://{edito_prefix}/casts.parquet", storage_options=options)
     back = pd.read_parquet(f"edito://{edito_prefix}/casts.parquet", storage_options=options)
@@ -93,12 +83,7 @@ def test_xarray_zarr_round_trip(edito_emulator, edito_prefix):
     xr = pytest.importorskip("xarray")
     np = pytest.importorskip("numpy")
     pytest.importorskip("zarr")
-    options = {
-        "token_url": edito_emulator.token_url,
-        "endpoint_url": edito_emulator.s3_url,
-        "username": "demo",
-        "password": "demo",
-    }
+    options = edito_options(edito_emulator)
     cube = xr.Dataset(
         {
             "thetao": (
@@ -249,12 +234,7 @@ def test_dask_process_workers_read_edito(edito_emulator, edito_fs, edito_prefix)
     for part in range(3):
         rows = "\n".join(f"{part},{i}" for i in range(20))
         edito_fs.pipe_file(f"{edito_prefix}/part-{part}.csv", ("part,i\n" + rows + "\n").encode())
-    options = {
-        "token_url": edito_emulator.token_url,
-        "endpoint_url": edito_emulator.s3_url,
-        "username": "demo",
-        "password": "demo",
-    }
+    options = edito_options(edito_emulator)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
