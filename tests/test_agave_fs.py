@@ -468,3 +468,32 @@ def test_unsafe_names_from_a_hostile_listing_are_refused(tmp_path):
         # fsspec's walk leaves out directories it cannot list: nothing lands anywhere
         fs.get("cic.storage/demo/dir/", str(tmp_path / "dest") + "/", recursive=True)
     assert list(tmp_path.rglob("*escape*")) == []
+
+
+def test_client_download_accepts_a_plain_write_sink(agave_fs, agave_dir, tmp_path):
+    from fsspec.asyn import sync
+
+    from remotefs.agave.paths import AgavePath
+
+    path, disk = agave_dir
+    (disk / "s.bin").write_bytes(b"sink" * 1000)
+    with open(tmp_path / "s.bin", "wb") as out:
+        count = sync(
+            agave_fs.loop, agave_fs.client.download, AgavePath.parse(f"{path}/s.bin"), out.write
+        )
+    assert count == 4000 and (tmp_path / "s.bin").read_bytes() == b"sink" * 1000
+
+
+def test_recursive_get_lists_each_folder_once(agave_emulator, agave_dir, tmp_path):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    for i in range(5):
+        (disk / f"{i}.txt").write_bytes(b"x")
+    fs = make_agave_fs(url)
+    fs.ls(path)  # log in and warm up outside the count
+    fs.invalidate_cache()
+    before = len(emu.requests)
+    fs.get(f"{path}/", str(tmp_path / "out") + "/", recursive=True)
+    listings = [r for r in emu.requests[before:] if "/listings/" in r[1]]
+    assert len(listings) <= 2
+    assert sorted(os.listdir(tmp_path / "out")) == [f"{i}.txt" for i in range(5)]

@@ -9,6 +9,7 @@ through the file's history), and 416 on a range that runs past the end of a file
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -185,23 +186,30 @@ class AgaveClient:
             raise RemoteError("Agave returned an empty listing", path=path.fs_path())
         return page[0]
 
-    async def list_dir(self, path: AgavePath) -> tuple[Entry, list[Entry]]:
-        """``path``'s own entry and all its children, over as many pages as it takes."""
+    async def list_dir(
+        self, path: AgavePath, max_pages: int | None = None
+    ) -> tuple[Entry, list[Entry], bool]:
+        """``path``'s own entry, its children, and whether that is all of them.
+
+        Reads pages until the listing is complete, or ``max_pages`` pages.
+        """
         limit = self.page_size
         page = await self.listing_page(path, limit, 0)
         if not page:
             raise RemoteError("Agave returned an empty listing", path=path.fs_path())
         me, children = page[0], list(page[1:])
         if me.get("type") != "dir":
-            return me, []
-        got, offset, expected = len(children), limit, limit - 1
+            return me, [], True
+        got, offset, expected, pages = len(children), limit, limit - 1, 1
         while got + SKIPPED_SLOTS >= expected:
+            if max_pages is not None and pages >= max_pages:
+                return me, children, False
             page = [e for e in await self.listing_page(path, limit, offset) if e.get("name") != "."]
             if not page:
                 break
             children.extend(page)
-            got, offset, expected = len(page), offset + limit, limit
-        return me, children
+            got, offset, expected, pages = len(page), offset + limit, limit, pages + 1
+        return me, children, True
 
     # -- media ----------------------------------------------------------------------------
 
@@ -214,7 +222,7 @@ class AgaveClient:
     async def download(
         self,
         path: AgavePath,
-        sink: Callable[[bytes], Awaitable[None] | None],
+        sink: Callable[[bytes], Awaitable[object] | object],
         start: int = 0,
         end: int | None = None,
     ) -> int:
@@ -240,7 +248,7 @@ class AgaveClient:
                         if pos + len(chunk) > total:
                             chunk = chunk[: total - pos]
                         pending = sink(chunk)
-                        if pending is not None:
+                        if inspect.isawaitable(pending):
                             await pending
                         pos += len(chunk)
                         if pos >= total:

@@ -25,10 +25,17 @@ from fsspec.utils import tokenize
 
 from remotefs.agave.account import DEFAULT_BASE_URL, AgaveAccount
 from remotefs.agave.client import AgaveClient, Entry, is_token_error
-from remotefs.agave.login import DEFAULT_CLIENT_NAME, AgaveAuthenticator, AgaveCredentials
+from remotefs.agave.login import (
+    DEFAULT_CLIENT_NAME,
+    AgaveAuthenticator,
+    AgaveCredentials,
+    profile_login,
+    stored_tokens,
+)
 from remotefs.agave.paths import AgavePath
 from remotefs.auth.store import CredentialStore
 from remotefs.auth.tokens import Token, TokenAuth, TokenProvider
+from remotefs.config import profile_name
 from remotefs.errors import (
     RemoteError,
     RemoteFileExistsError,
@@ -55,7 +62,9 @@ class AgaveFileSystem(AsyncFileSystem):
 
     Credentials come from keywords, else from the ``AGAVE_*`` environment variables named in
     ``ENV``: ``username``/``password`` (an OAuth client named ``client_name`` is created or
-    reused), or ``client_key``/``client_secret`` with ``token`` and/or ``refresh_token``.
+    reused), or ``client_key``/``client_secret`` with ``token`` and/or ``refresh_token``; else
+    from the login of ``profile`` (``remotefs login agave``), whose settings also fill in what
+    neither keywords nor environment give.
     """
 
     protocol = "agave"
@@ -79,6 +88,7 @@ class AgaveFileSystem(AsyncFileSystem):
         retry: RetryPolicy | dict[str, Any] | None = None,
         timeouts: Timeouts | dict[str, Any] | None = None,
         credential_store: str | os.PathLike[str] | None = None,
+        profile: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,6 +107,9 @@ class AgaveFileSystem(AsyncFileSystem):
             "refresh_token": refresh_token,
         }
         opt = {k: v if v is not None else os.environ.get(ENV[k]) for k, v in given.items()}
+        store = CredentialStore(credential_store) if credential_store else CredentialStore()
+        login = profile_login(profile, opt, store)
+        self.login_profile = profile_name(profile) if login else profile
         self.base_url = (opt["base_url"] or DEFAULT_BASE_URL).rstrip("/")
         self.staging_timeout = staging_timeout
         self._settings = {
@@ -127,10 +140,12 @@ class AgaveFileSystem(AsyncFileSystem):
                 refresh_token=opt["refresh_token"],
                 expires_at=token_expires_at if opt["token"] else 0.0,
             )
-        store = CredentialStore(credential_store) if credential_store else CredentialStore()
-        self.tokens = TokenProvider(
-            initial, AgaveAuthenticator(self.account, self.credentials, store)
-        )
+        authenticator = AgaveAuthenticator(self.account, self.credentials, store)
+        if login is None:
+            self.tokens = TokenProvider(initial, authenticator)
+        else:
+            saved = stored_tokens(store, login, authenticator)
+            self.tokens = TokenProvider(initial or saved.load(), saved)
         self.client = AgaveClient(
             self.base_url,
             TokenAuth(self.tokens, is_token_error),
@@ -139,6 +154,9 @@ class AgaveFileSystem(AsyncFileSystem):
             verify=verify,
             page_size=page_size,
         )
+        # A listed directory's own entry, so info() of a folder just listed costs nothing;
+        # forgotten with the listing cache.
+        self._dir_info: dict[str, dict[str, Any]] = {}
         weakref.finalize(self, _close_client, self.client, getattr(self, "_loop", None))
 
     # -- identity, pickling, secrets --------------------------------------------------------
@@ -173,6 +191,7 @@ class AgaveFileSystem(AsyncFileSystem):
             "token": token.access_token,
             "refresh_token": token.refresh_token,
             "token_expires_at": token.expires_at,
+            "profile": self.login_profile,
             **self._settings,
         }
         return (_rebuild, (type(self), state))
@@ -212,26 +231,43 @@ class AgaveFileSystem(AsyncFileSystem):
         path = self._strip_protocol(path)
         entries = None if kwargs.get("refresh") else self.dircache.get(path)
         if entries is None:
-            me, children = await self.client.list_dir(AgavePath.parse(path))
-            if me.get("type") != "dir":
-                entries = [self._info_from_entry(path, me)]
-            else:
-                entries = [
-                    self._info_from_entry(f"{path}/{_safe_name(c, path)}", c)
-                    for c in children
-                    if c.get("name") not in (".", "..")
-                ]
-                self.dircache[path] = entries
+            me, entries = await self._list(path)
+            if entries is None:
+                entries = [me]
         return entries if detail else [e["name"] for e in entries]
 
     async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
+        if path in self._dir_info:
+            return dict(self._dir_info[path])
         parent = self._parent(path)
         if parent in self.dircache:
             for entry in self.dircache[parent]:
                 if entry["name"] == path:
                     return dict(entry)
-        return self._info_from_entry(path, await self.client.stat(AgavePath.parse(path)))
+        # One page tells what the path is and, for a small directory, also lists it.
+        me, _ = await self._list(path, max_pages=1)
+        return me
+
+    async def _list(
+        self, path: str, max_pages: int | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+        """List ``path`` and cache what was learnt: its own info, and all its entries (or None
+        for a file, or a directory longer than ``max_pages``)."""
+        me, children, complete = await self.client.list_dir(AgavePath.parse(path), max_pages)
+        info = self._info_from_entry(path, me)
+        if info["type"] != "directory":
+            return info, None
+        self._dir_info[path] = info
+        if not complete:
+            return info, None
+        entries = [
+            self._info_from_entry(f"{path}/{_safe_name(c, path)}", c)
+            for c in children
+            if c.get("name") not in (".", "..")
+        ]
+        self.dircache[path] = entries
+        return info, entries
 
     async def _exists(self, path: str, **kwargs: Any) -> bool:
         try:
@@ -263,12 +299,15 @@ class AgaveFileSystem(AsyncFileSystem):
         a path): a write changes its parent, a delete or move also everything below."""
         if path is None:
             self.dircache.clear()
+            self._dir_info.clear()
             return
         path = self._strip_protocol(path)
-        for cached in [p for p in self.dircache if p.startswith(path + "/")]:
-            self.dircache.pop(cached, None)
+        for cache in (self.dircache, self._dir_info):
+            for cached in [p for p in cache if p.startswith(path + "/")]:
+                cache.pop(cached, None)
         while path:
             self.dircache.pop(path, None)
+            self._dir_info.pop(path, None)
             parent = self._parent(path)
             path = "" if parent == path else parent
 

@@ -5,21 +5,35 @@ login. A password login needs an OAuth client: the given key and secret, else th
 ``client_name`` whose secret we stored when we created it, else a new client of that name
 (the service never shows a secret twice, so an existing client we hold no secret for is
 replaced). Client secrets live in the private credential store; passwords are never stored.
+
+``remotefs login agave`` (:func:`login`) keeps the tokens of a profile in the store; a
+filesystem given no password or token uses them (:func:`profile_login`), and every renewal
+writes the rotated refresh token back (:class:`~remotefs.auth.stored.StoredTokens`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
-from remotefs.agave.account import AgaveAccount
+from remotefs.agave.account import DEFAULT_BASE_URL, AgaveAccount
 from remotefs.auth.store import CredentialStore
-from remotefs.auth.tokens import Token
+from remotefs.auth.stored import StoredTokens, token_record
+from remotefs.auth.tokens import Token, TokenProvider
+from remotefs.config import login_record, profile_name, profile_settings
 from remotefs.errors import AuthenticationError
 
 log = logging.getLogger("remotefs.agave")
 
+SERVICE = "agave"
+SETTINGS = {
+    "base_url": "AGAVE_BASE_URL",
+    "username": "AGAVE_USERNAME",
+    "client_name": "AGAVE_CLIENT_NAME",
+}
 DEFAULT_CLIENT_NAME = "remotefs"
+NOT_LOGGED_IN = "not logged in: run `remotefs login agave`"
 
 
 @dataclass
@@ -74,8 +88,8 @@ class AgaveAuthenticator:
             key, secret = self.client()
             return self.account.get_token(key, secret, creds.username, creds.password)
         raise AuthenticationError(
-            "no usable Agave credentials: pass username and password (or set AGAVE_USERNAME "
-            "and AGAVE_PASSWORD), or a refresh token with client_key and client_secret"
+            f"{NOT_LOGGED_IN}, or pass username and password (or set AGAVE_USERNAME and "
+            "AGAVE_PASSWORD), or a refresh token with client_key and client_secret"
         )
 
     def _record_name(self) -> str:
@@ -114,3 +128,100 @@ class AgaveAuthenticator:
             self.store.put(self._record_name(), {"consumerKey": key, "consumerSecret": secret})
         creds.client_key, creds.client_secret = key, secret
         return key, secret
+
+
+def profile_login(
+    profile: str | None, opt: dict[str, str | None], store: CredentialStore
+) -> str | None:
+    """Fill the settings missing from ``opt`` from the profile; the stored login to use, if any.
+
+    The stored login serves when the caller gave no password or token (or named the profile)
+    and it belongs to the same tenant and user.
+    """
+    name = profile_name(profile)
+    for key, value in profile_settings(SERVICE, name).items():
+        if key in SETTINGS and opt.get(key) is None:
+            opt[key] = str(value)
+    if profile is None and (opt["password"] or opt["token"] or opt["refresh_token"]):
+        return None
+    record = login_record(SERVICE, name)
+    saved = store.get(record)
+    base_url = (opt["base_url"] or DEFAULT_BASE_URL).rstrip("/")
+    if not saved or saved.get("base_url") != base_url:
+        return None
+    if opt["username"] and saved.get("username") != opt["username"]:
+        return None
+    opt["username"] = saved.get("username")
+    for key in ("client_name", "client_key", "client_secret"):
+        opt[key] = opt[key] or saved.get(key)
+    return record
+
+
+def stored_tokens(store: CredentialStore, record: str, renew: AgaveAuthenticator) -> StoredTokens:
+    """The tokens of a stored login, renewed through ``renew`` under the store's lock."""
+    return StoredTokens(store, record, "access", renew, not_logged_in=NOT_LOGGED_IN)
+
+
+def login(
+    settings: dict[str, Any], password: str, store: CredentialStore, record: str
+) -> dict[str, Any]:
+    """Log in with a password and keep the tokens (never the password) under ``record``."""
+    username = settings.get("username")
+    if not username:
+        raise ValueError("logging in to agave needs a username: give --username")
+    account = AgaveAccount((settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/"))
+    creds = AgaveCredentials(
+        username=username,
+        password=password,
+        client_name=settings.get("client_name") or DEFAULT_CLIENT_NAME,
+    )
+    token = AgaveAuthenticator(account, creds, store)(None)
+    store.put(
+        record,
+        {
+            "base_url": account.base_url,
+            "username": username,
+            "client_name": creds.client_name,
+            "client_key": creds.client_key,
+            "client_secret": creds.client_secret,
+            "tokens": {"access": token_record(token)},
+        },
+    )
+    return _identity(account, username, token, account.whoami(token.access_token))
+
+
+def whoami(store: CredentialStore, record: str) -> dict[str, Any]:
+    """Who the stored login is (``profiles/v2/me``) and when its access token expires."""
+    saved = store.get(record)
+    if not saved:
+        raise AuthenticationError(NOT_LOGGED_IN)
+    account = AgaveAccount(saved["base_url"])
+    creds = AgaveCredentials(
+        username=saved.get("username"),
+        client_name=saved.get("client_name") or DEFAULT_CLIENT_NAME,
+        client_key=saved.get("client_key"),
+        client_secret=saved.get("client_secret"),
+    )
+    tokens = stored_tokens(store, record, AgaveAuthenticator(account, creds, store))
+    provider = TokenProvider(tokens.load(), tokens)
+    token = provider.current()
+    try:
+        me = account.whoami(token.access_token)
+    except PermissionError:
+        token = provider.reject(token.access_token)
+        me = account.whoami(token.access_token)
+    return _identity(account, str(saved.get("username")), token, me)
+
+
+def _identity(
+    account: AgaveAccount, username: str, token: Token, me: dict[str, Any]
+) -> dict[str, Any]:
+    name = " ".join(str(me[k]) for k in ("first_name", "last_name") if me.get(k))
+    return {
+        "service": SERVICE,
+        "base_url": account.base_url,
+        "username": me.get("username") or username,
+        "name": name or None,
+        "email": me.get("email"),
+        "token_expires": token.expires_at,
+    }

@@ -1,18 +1,20 @@
 """The ``remotefs`` command.
 
 Start-up stays fast: only argparse loads here; each command imports what it needs when it
-runs. Every failure prints one line on stderr and exits with a documented code
-(:data:`EXIT_CODES`); ``--debug`` shows the traceback instead.
+runs (:data:`remotefs.cli.parser.COMMANDS`). Every failure prints one line on stderr and exits
+with a documented code (:data:`EXIT_CODES`); ``--debug`` shows the traceback instead, and
+``-v`` logs HTTP requests to stderr with secrets redacted.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from remotefs import __version__
+from remotefs.cli import parser as grammar
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -20,32 +22,28 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_PERMISSION = 4
 EXIT_NETWORK = 5
+EXIT_PARTIAL = 6
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_ERROR: "any other error",
-    EXIT_USAGE: "bad command line or argument",
+    EXIT_USAGE: "bad command line or argument (unknown protocol, malformed URL)",
     EXIT_NOT_FOUND: "a file or resource does not exist",
     EXIT_PERMISSION: "permission denied or login needed",
     EXIT_NETWORK: "the service could not be reached or timed out",
+    EXIT_PARTIAL: "some files of a multi-file transfer failed (listed on stderr)",
 }
+VERBOSE_LOGGERS = (
+    "remotefs",
+    "urllib3.connectionpool",
+    "botocore.endpoint",
+    "aiobotocore.endpoint",
+    "s3fs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
-        prog="remotefs",
-        description="Remote research platforms as ordinary filesystems.",
-        epilog="exit codes: " + ", ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
-    )
-    parser.add_argument("--version", action="version", version=f"remotefs {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP requests")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo", help="run the main job end to end on a local emulated service"
-    )
-    demo.add_argument("--rows", type=int, default=1000, help="rows of the demo table")
-    return parser
+    return grammar.build_parser(EXIT_CODES)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -61,32 +59,40 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-    )
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    restore = _log_http(args.verbose)
     try:
-        if args.command == "demo":
-            from remotefs.cli.demo import run_demo
-
-            run_demo(rows=args.rows)
-        return EXIT_OK
+        module, _, function = grammar.COMMANDS[args.command].partition(":")
+        run: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(module), function
+        )
+        return run(args)
     except KeyboardInterrupt:
         print("remotefs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_ERROR
     except Exception as exc:
         if args.debug:
             raise
         cause = _reported(exc)
-        print(f"remotefs: error: {cause}", file=sys.stderr)
+        print(f"remotefs: error: {one_line(cause)}", file=sys.stderr)
         return exit_code_for(cause)
+    finally:
+        restore()
 
 
 def _reported(exc: BaseException) -> BaseException:
@@ -94,3 +100,38 @@ def _reported(exc: BaseException) -> BaseException:
     if type(exc).__name__ == "FSTimeoutError" and exc.__cause__ is not None:
         return exc.__cause__
     return exc
+
+
+def _log_http(verbose: bool) -> Callable[[], None]:
+    """With ``-v``, log requests to stderr through the redacting filter; returns the undo."""
+    if not verbose:
+        return lambda: None
+    import logging
+
+    from remotefs.auth.redact import RedactSecrets
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    saved = []
+    for name in VERBOSE_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+    def restore() -> None:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+    return restore
+
+
+def _silence_stdout() -> None:
+    """The reader went away (``remotefs cat ... | head``): drop what is still buffered."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

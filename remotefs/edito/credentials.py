@@ -17,7 +17,7 @@ from typing import Any
 
 from remotefs.auth.keycloak import EDITO_TOKEN_URL, KeycloakLogin
 from remotefs.auth.redact import protect_loggers
-from remotefs.auth.tokens import Token, TokenProvider
+from remotefs.auth.tokens import Refresher, Token, TokenProvider
 from remotefs.edito.sts import (
     DEFAULT_DURATION,
     DEFAULT_ROLE_ARN,
@@ -51,13 +51,17 @@ class EditoSettings:
 
 @dataclass
 class EditoCredentials:
-    """Keycloak login plus STS exchange for one user; hands out current S3 credentials."""
+    """Keycloak login plus STS exchange for one user; hands out current S3 credentials.
+
+    Tokens come from ``refresher`` when given (a stored login), else from a Keycloak login.
+    """
 
     settings: EditoSettings
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: Token | None = field(default=None, repr=False)
     current: StsCredentials | None = field(default=None, repr=False)
+    refresher: Refresher | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         protect_loggers()
@@ -69,7 +73,7 @@ class EditoCredentials:
             password=self.password,
             verify=self.settings.verify,
         )
-        self.tokens = TokenProvider(self.token, login, margin=60.0)
+        self.tokens = TokenProvider(self.token, self.refresher or login, margin=60.0)
         self._botocore: Any = None
 
     def fetch(self) -> StsCredentials:

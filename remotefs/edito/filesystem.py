@@ -6,6 +6,8 @@ username and password, or a Keycloak token or refresh token, S3 credentials come
 are renewed before they expire, and once more if S3 answers ``ExpiredToken``. Ready
 ``key``/``secret``/``session_token`` (or the ``AWS_*`` variables of an EDITO pod) are used as
 they are. Pickles carry settings, tokens and keys, never the password or a live session.
+File transfers stream with bounded memory (:mod:`remotefs.edito.transfer`), ``batch_size``
+files at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import logging
 import os
 from typing import Any
 
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from s3fs import S3FileSystem
 
-from remotefs.auth.tokens import Token
+from remotefs.auth.store import CredentialStore
+from remotefs.auth.tokens import Refresher, Token
+from remotefs.config import profile_name
 from remotefs.edito.credentials import (
     DEFAULT_ENDPOINT,
     DEFAULT_REGION,
@@ -26,7 +31,9 @@ from remotefs.edito.credentials import (
     EditoSettings,
     parse_expiration,
 )
+from remotefs.edito.login import not_logged_in, profile_login, stored_tokens
 from remotefs.edito.sts import DEFAULT_DURATION, StsCredentials
+from remotefs.edito.transfer import download, upload
 
 log = logging.getLogger("remotefs.edito")
 
@@ -39,6 +46,7 @@ ENV = {
     "refresh_token": "EDITO_REFRESH_TOKEN",
 }
 SECRET_OPTIONS = frozenset({"password", "token", "refresh_token", "secret", "session_token"})
+BATCH_SIZE = 8  # files in flight in put/get: enough to keep MinIO busy, few buffers
 MINIO_CONFIG = {
     "s3": {"addressing_style": "path"},
     "request_checksum_calculation": "when_required",
@@ -54,7 +62,10 @@ class EditoFileSystem(S3FileSystem):
     ``region`` (``AWS_DEFAULT_REGION``), ``username``/``password`` (``EDITO_USERNAME``,
     ``EDITO_PASSWORD``), ``token``/``refresh_token`` (``EDITO_TOKEN``, ``EDITO_REFRESH_TOKEN``;
     Keycloak tokens of client ``onyxia-minio``), or ready ``key``/``secret``/``session_token``
-    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``).
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``); else the login
+    of ``profile`` (``remotefs login edito``), whose settings also fill in what neither
+    keywords nor environment give. (s3fs's AWS ``profile`` does not apply to edito://.)
+    ``batch_size`` (8) files move at once in ``put``/``get``, each streamed (``transfer``).
     """
 
     protocol = ("edito",)
@@ -75,37 +86,58 @@ class EditoFileSystem(S3FileSystem):
         duration: int = DEFAULT_DURATION,
         verify: bool = True,
         expiration: str | None = None,
+        batch_size: int = BATCH_SIZE,
+        profile: str | None = None,
         **kwargs: Any,
     ) -> None:
         env = os.environ.get
-        endpoint = endpoint_url or env(ENV["endpoint_url"]) or _pod_endpoint() or DEFAULT_ENDPOINT
-        region = region or env("AWS_DEFAULT_REGION") or DEFAULT_REGION
-        settings = EditoSettings(
-            endpoint_url=endpoint.rstrip("/"),
-            region=region,
-            duration=duration,
-            verify=verify,
-            **({"token_url": url} if (url := token_url or env(ENV["token_url"])) else {}),
-        )
-        username = username or env(ENV["username"])
         password = password or env(ENV["password"])
         token = token or env(ENV["token"])
         refresh_token = refresh_token or env(ENV["refresh_token"])
+        opt = {
+            "token_url": token_url or env(ENV["token_url"]),
+            "endpoint_url": endpoint_url or env(ENV["endpoint_url"]) or _pod_endpoint(),
+            "region": region or env("AWS_DEFAULT_REGION"),
+            "username": username or env(ENV["username"]),
+        }
+        given = password or token or refresh_token or key or env("AWS_ACCESS_KEY_ID")
+        store = CredentialStore()
+        login = profile_login(profile, opt, store, given=bool(given or kwargs.get("anon")))
+        self.login_profile = profile_name(profile) if login else profile
+        region = opt["region"] or DEFAULT_REGION
+        settings = EditoSettings(
+            endpoint_url=(opt["endpoint_url"] or DEFAULT_ENDPOINT).rstrip("/"),
+            region=region,
+            duration=duration,
+            verify=verify,
+            **({"token_url": opt["token_url"]} if opt["token_url"] else {}),
+        )
+        username = opt["username"]
         self.settings = settings
         self.credentials: EditoCredentials | None = None
         config = _merge(MINIO_CONFIG, kwargs.pop("config_kwargs", None) or {})
         client_kwargs = {"region_name": region, **(kwargs.pop("client_kwargs", None) or {})}
         if not verify:
             client_kwargs["verify"] = False
-        if username or token or refresh_token:
+        if login or username or token or refresh_token or not (given or kwargs.get("anon")):
+            seed = (
+                Token(token or "", refresh_token, expires_at=None if token else 0.0)
+                if token or refresh_token
+                else None
+            )
+            refresher: Refresher | None = None
+            if login is not None:
+                saved = stored_tokens(store, login, settings)
+                seed, refresher = seed or saved.load(), saved
+            elif not (password or seed):
+                refresher = not_logged_in
             self.credentials = EditoCredentials(
                 settings,
                 username=username,
                 password=password,
-                token=Token(token or "", refresh_token, expires_at=None if token else 0.0)
-                if token or refresh_token
-                else None,
+                token=seed,
                 current=_sts_from(key, secret, session_token, expiration),
+                refresher=refresher,
             )
             kwargs["session"] = _session_with(self.credentials)
         else:
@@ -120,6 +152,7 @@ class EditoFileSystem(S3FileSystem):
             config_kwargs=config,
             **kwargs,
         )
+        self.batch_size = batch_size
 
     @property
     def storage_options(self) -> dict[str, Any]:
@@ -159,6 +192,36 @@ class EditoFileSystem(S3FileSystem):
             raise FileExistsError(f"{path} exists already (mode 'x')")
         return super()._open(path, mode=mode, **kwargs)
 
+    async def _get_file(
+        self,
+        rpath: str,
+        lpath: str,
+        callback: Callback = DEFAULT_CALLBACK,
+        version_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """One streamed GET into a temporary name, renamed after a size check.
+
+        s3fs's ``chunksize`` and ``max_concurrency`` (ranged GETs) are accepted and unused.
+        """
+        await download(self, rpath, lpath, callback, version_id)
+
+    async def _put_file(
+        self,
+        lpath: str,
+        rpath: str,
+        callback: Callback = DEFAULT_CALLBACK,
+        chunksize: int | None = None,
+        max_concurrency: int | None = None,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
+        """Stream a file up: one PUT, or parts of ``chunksize`` (16 MiB) read as they are sent."""
+        if os.path.isdir(lpath):
+            await super()._put_file(lpath, rpath, callback=callback, mode=mode, **kwargs)
+            return
+        await upload(self, lpath, rpath, callback, chunksize, max_concurrency, mode, **kwargs)
+
     async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
         try:
             return await super()._call_s3(method, *akwarglist, **kwargs)
@@ -174,6 +237,8 @@ class EditoFileSystem(S3FileSystem):
 _PASSED_THROUGH = frozenset(
     {
         "anon",
+        "batch_size",
+        "max_concurrency",
         "use_ssl",
         "default_block_size",
         "default_cache_type",
