@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,10 +24,11 @@ _counter = itertools.count()
 def private_config(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keep every test away from the user's real configuration and credentials."""
+    """Keep every test away from the user's real configuration, credentials and job records."""
     monkeypatch.setenv("REMOTEFS_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("REMOTEFS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     for name in list(os.environ):
-        if name.startswith("AGAVE_"):
+        if name.startswith(("AGAVE_", "EDITO_", "AWS_", "REMOTEFS_PROFILE")):
             monkeypatch.delenv(name)
 
 
@@ -108,3 +112,38 @@ def edito_prefix(edito_fs):  # noqa: ANN001, ANN201
     yield prefix
     if edito_fs.exists(prefix):
         edito_fs.rm(prefix, recursive=True)
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``remotefs ARGS`` in a subprocess (environment inherited: the test's config dir)."""
+    return subprocess.run(
+        [sys.executable, "-m", "remotefs", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def agave_login(agave_emulator, monkeypatch):  # noqa: ANN001, ANN201
+    """``remotefs login agave`` as demo on the session emulator (profile default); its URL."""
+    from remotefs.cli import main
+
+    _, url = agave_emulator
+    monkeypatch.setattr("sys.stdin", io.StringIO("demo\n"))
+    argv = ["login", "agave", "--base-url", url, "--username", "demo", "--password-stdin"]
+    assert main(argv) == 0
+    return url
+
+
+@pytest.fixture
+def edito_login(edito_emulator, monkeypatch):  # noqa: ANN001, ANN201
+    """``remotefs login edito`` as demo on the session's EDITO stack (profile default)."""
+    from remotefs.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("demo\n"))
+    argv = ["login", "edito", "--token-url", edito_emulator.token_url]
+    argv += ["--endpoint-url", edito_emulator.s3_url, "--username", "demo", "--password-stdin"]
+    assert main(argv) == 0
+    return edito_emulator

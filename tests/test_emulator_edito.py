@@ -637,7 +637,9 @@ def test_cli_serves_streams_large_bodies_and_exits_cleanly(tmp_path: Path) -> No
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         ready = json.loads(line)
-        assert list(ready) == ["token_url", "s3_url"]
+        assert list(ready) == ["token_url", "s3_url", "processes_url"]
+        listed = requests.get(ready["processes_url"] + "/processes").json()["processes"]
+        assert "data-pre-post-processing-iliad-helloworld-0.0.21" in [p["id"] for p in listed]
         assert ready["token_url"].endswith("/auth/realms/datalab/protocol/openid-connect/token")
         server = psutil.Process(proc.pid)
         moto = server.children()

@@ -1,7 +1,8 @@
 """``remotefs-emulator``: run a service emulator in the foreground, one subcommand per service.
 
 Prints one JSON line once the sockets are bound (``{"url": "http://127.0.0.1:PORT"}`` for Agave;
-``{"token_url": ..., "s3_url": ...}`` for EDITO), serves until SIGINT/SIGTERM, exits 0.
+``{"token_url": ..., "s3_url": ..., "processes_url": ...}`` for EDITO), serves until
+SIGINT/SIGTERM, exits 0.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _run_agave(args: argparse.Namespace) -> int:
 
 
 def _run_edito(args: argparse.Namespace) -> int:
-    """Serve the EDITO emulator (Keycloak, S3 + STS front, moto) until interrupted."""
+    """Serve the EDITO emulator (Keycloak, S3 + STS front, process API, moto) until interrupted."""
     from remotefs.testing.edito import EditoEmulator
 
     stop = threading.Event()
@@ -83,18 +84,33 @@ def _run_edito(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         auth_port=args.auth_port,
+        process_port=args.process_port,
+        job_step_seconds=args.job_step_seconds,
     )
     with emulator:
-        print(json.dumps({"token_url": emulator.token_url, "s3_url": emulator.s3_url}), flush=True)
+        ready = {
+            "token_url": emulator.token_url,
+            "s3_url": emulator.s3_url,
+            "processes_url": emulator.processes_url,
+        }
+        print(json.dumps(ready), flush=True)
         stop.wait()
     return 0
 
 
 def _add_edito(services: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``edito`` subcommand and its options."""
-    edito = services.add_parser("edito", help="EDITO: Keycloak tokens, MinIO-like STS and S3")
+    edito = services.add_parser(
+        "edito", help="EDITO: Keycloak tokens, MinIO-like STS and S3, the process API"
+    )
     _add_common(edito)
     edito.add_argument("--auth-port", type=int, default=0, help="Keycloak port, 0 picks a free one")
+    edito.add_argument(
+        "--process-port", type=int, default=0, help="process API port, 0 picks a free one"
+    )
+    edito.add_argument(
+        "--job-step-seconds", type=float, default=0.5, help="length of each step of a job"
+    )
     edito.add_argument(
         "--user",
         type=_user,

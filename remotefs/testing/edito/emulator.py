@@ -1,9 +1,11 @@
-"""The EDITO emulator: Keycloak on one port, the MinIO-like S3 + STS front on another, moto behind.
+"""The EDITO emulator: Keycloak, the MinIO-like S3 + STS front and the process API, moto behind.
 
 ``EditoEmulator(...).start()`` runs moto in a child process (see
 :mod:`~remotefs.testing.edito.motoserver`), creates the bucket ``oidc-<user>`` of every user,
-then serves the Keycloak realm and the S3 front from :class:`~remotefs.testing.server.ServerThread`
-threads on loopback. Everything stops with :meth:`EditoEmulator.stop` (or the ``with`` block).
+then serves the Keycloak realm, the S3 front and the process API
+(:mod:`~remotefs.testing.edito.processes`) from :class:`~remotefs.testing.server.ServerThread`
+threads on loopback, one port each. Everything stops with :meth:`EditoEmulator.stop` (or the
+``with`` block).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from remotefs.testing.edito.front import (
 )
 from remotefs.testing.edito.keycloak import Keycloak
 from remotefs.testing.edito.motoserver import MotoProcess
+from remotefs.testing.edito.processes import PREFIX, ProcessApi
 from remotefs.testing.edito.sts import CredentialStore, Sts, is_sts
 from remotefs.testing.faults import FaultInjector
 from remotefs.testing.server import ServerThread
@@ -38,7 +41,7 @@ USER_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,56}[a-z0-9])?$")
 
 
 class EditoEmulator:
-    """Users, tokens, credentials and the three servers of one emulated EDITO."""
+    """Users, tokens, credentials, jobs and the four servers of one emulated EDITO."""
 
     def __init__(
         self,
@@ -54,6 +57,8 @@ class EditoEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         auth_port: int = 0,
+        process_port: int = 0,
+        job_step_seconds: float = 0.5,
     ) -> None:
         self.users = dict(users) if users is not None else {"demo": "demo"}
         for name in self.users:
@@ -65,6 +70,7 @@ class EditoEmulator:
         self.host = host
         self.port = port
         self.auth_port = auth_port
+        self.process_port = process_port
         self.requests: list[tuple[str, str, str]] = []
         self.keycloak = Keycloak(self.users, realm, token_lifetime, refresh_lifetime)
         self.credentials = CredentialStore()
@@ -72,10 +78,13 @@ class EditoEmulator:
         self.fault_injector = FaultInjector(
             fail_rate=fail_rate, latency_ms=latency_ms, seed=seed, exempt=is_sts
         )
+        self.processes = ProcessApi(self.keycloak, job_step_seconds)
         self.moto = MotoProcess(host)
         self.s3_url = ""
+        self.processes_url = ""
         self._auth_server: ServerThread | None = None
         self._front_server: ServerThread | None = None
+        self._process_server: ServerThread | None = None
 
     # -- URLs ------------------------------------------------------------------------------------
 
@@ -101,7 +110,7 @@ class EditoEmulator:
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> EditoEmulator:
-        """Start moto, create the users' buckets, then serve Keycloak and the S3 front."""
+        """Start moto, create the users' buckets, then serve Keycloak, S3 and the process API."""
         if self._front_server is not None:
             raise RuntimeError("emulator already started")
         try:
@@ -120,6 +129,9 @@ class EditoEmulator:
             app = front.make_app(self._recorder(lambda r: "sts" if is_sts(r) else "s3"))
             self._front_server = ServerThread(app, self.host, self.port).start()
             self.s3_url = self._front_server.url
+            api = self.processes.make_app(self._recorder(lambda r: "processes"))
+            self._process_server = ServerThread(api, self.host, self.process_port).start()
+            self.processes_url = self._process_server.url + PREFIX
         except BaseException:
             self.stop()
             raise
@@ -127,10 +139,10 @@ class EditoEmulator:
 
     def stop(self) -> None:
         """Stop the servers and moto (idempotent)."""
-        for server in (self._front_server, self._auth_server):
+        for server in (self._process_server, self._front_server, self._auth_server):
             if server is not None:
                 server.stop()
-        self._front_server = self._auth_server = None
+        self._process_server = self._front_server = self._auth_server = None
         self.moto.stop()
 
     def __enter__(self) -> EditoEmulator:
