@@ -44,6 +44,9 @@ def test_demo_runs_the_main_job_end_to_end():
         "STS",
         "remote to remote",
         "Parquet",
+        "Run the EDITO process",
+        "successful 100%",
+        "summary.json",
     ):
         assert step in out
     assert "250 rows" in out and "covering 250 rows" in out

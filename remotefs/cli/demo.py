@@ -1,10 +1,11 @@
 """``remotefs demo``: the main job end to end on emulated services on loopback.
 
-It starts the Agave emulator and the EDITO stack (Keycloak, STS, S3) in this process on free
-ports, then does what a scientist does: log in, make a folder, upload a table, list it, read
-it with pandas straight from ``agave://``, download it and check the copy; then copy it from
-``agave://`` to ``edito://`` (remote to remote), write a Parquet summary there with
-self-renewing STS credentials, and read it back. Each step says what it does.
+It starts the Agave emulator and the EDITO stack (Keycloak, STS, S3, process API) in this
+process on free ports, then does what a scientist does: log in, make a folder, upload a table,
+list it, read it with pandas straight from ``agave://``, download it and check the copy; copy
+it from ``agave://`` to ``edito://`` (remote to remote), write a Parquet summary there with
+self-renewing STS credentials; then stage the table for an EDITO process, run it, wait with
+progress and download its outputs. Each step says what it does.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def run_demo(rows: int = 1000, say: Say = print) -> None:
     step = _Steps(say)
     with tempfile.TemporaryDirectory(prefix="remotefs-demo-") as work:
         agave = AgaveEmulator(data_dir=os.path.join(work, "agave"), staging_delay=0.2)
-        with ServerThread(agave.make_app()) as server, EditoEmulator() as edito:
+        edito = EditoEmulator(job_step_seconds=0.3)
+        with ServerThread(agave.make_app()) as server, edito:
             say(f"remotefs demo: Agave v2 emulated at {server.url}, EDITO at {edito.s3_url}")
             agave_options: dict[str, Any] = {
                 "base_url": server.url,
@@ -83,9 +85,11 @@ def run_demo(rows: int = 1000, say: Say = print) -> None:
                 "password": "demo",
             }
             _edito_part(step, say, rows, remote, agave_options, edito_options)
+            _jobs_part(step, say, work, rows, edito.processes_url, edito_options)
     say(
         f"\nDone in {time.monotonic() - started:.1f} s: login, mkdir, upload, list, pandas, "
-        "download and compare on agave://; remote-to-remote copy, Parquet and STS on edito://."
+        "download and compare on agave://; remote-to-remote copy, Parquet and STS on edito://; "
+        "an EDITO process run on a staged input, its outputs downloaded."
     )
 
 
@@ -180,3 +184,57 @@ def _edito_part(
     step("List edito://oidc-demo/remotefs-demo")
     for entry in fs.ls("oidc-demo/remotefs-demo", detail=True):
         say(f"    {entry['type']:<9} {entry['size']:>10,}  {entry['name']}")
+
+
+def _jobs_part(
+    step: _Steps, say: Say, work: str, rows: int, processes_url: str, options: dict[str, Any]
+) -> None:
+    """The jobs half: stage an input to edito://, run a process, wait, download its outputs."""
+    import json
+
+    from remotefs.jobs import EditoBackend, JobRecords
+
+    process = "process-playground-csv-summary-0.1.0"
+    local = os.path.join(work, "measurements.csv")
+    staged = "edito://oidc-demo/remotefs-demo/inputs/measurements.csv"
+    backend = EditoBackend(
+        processes_url,
+        token_url=options["token_url"],
+        endpoint_url=options["endpoint_url"],
+        username=options["username"],
+        password=options["password"],
+        records=JobRecords(os.path.join(work, "jobs")),
+    )
+    with backend:
+        step(f"Run the EDITO process {process}: stage the table to {staged}, submit")
+        job = backend.submit(process, {"input": staged}, stage={local: staged})
+        say(f"    job {job.id} accepted; input staged ({job.staged[0].size:,} bytes)")
+
+        step("Wait for it (polling with backoff; tokens renew themselves)")
+        seen: list[str] = []
+
+        def show(state: Any) -> None:
+            line = f"    {state.word or state.status.value}"
+            if state.progress is not None:
+                line += f" {state.progress:.0f}%"
+            if line not in seen:
+                seen.append(line)
+                say(line + (f"  {state.message}" if state.message else ""))
+
+        job.wait(timeout=120, progress=show)
+
+        target = os.path.join(work, "outputs")
+        step(f"Download its outputs to {target}")
+        for copied in job.download(target):
+            say(f"    {copied.size:>8,} bytes  {copied.target.rsplit('/', 1)[-1]}")
+    summary_path = next(
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(target)
+        for name in names
+        if name == "summary.json"
+    )
+    with open(summary_path) as fh:
+        summary = json.load(fh)
+    if summary.get("rows") != rows:
+        raise RuntimeError(f"the process summarised {summary.get('rows')} rows, expected {rows}")
+    say(f"    the process read {summary['rows']} rows, columns {', '.join(summary['columns'])}")
