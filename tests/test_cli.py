@@ -70,3 +70,9 @@ def test_exit_codes_by_failure_kind():
     assert exit_code_for(RemoteTimeoutError("slow")) == EXIT_NETWORK
     assert exit_code_for(ConnectionError("x")) == EXIT_NETWORK
     assert exit_code_for(ValueError("x")) == EXIT_USAGE
+
+
+def test_bare_not_found_errors_say_what_is_wrong(capsys):
+    assert main(["cat", "memory://no/such/file.txt"]) == EXIT_NOT_FOUND
+    err = capsys.readouterr().err.strip()
+    assert err == "remotefs: error: no such file or directory: /no/such/file.txt"
