@@ -60,8 +60,13 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message on one line."""
+    """An exception's message on one line (a bare path gets said what is wrong with it)."""
     text = " ".join(str(exc).split())
+    bare = isinstance(exc, OSError) and exc.strerror is None and len(exc.args) == 1
+    if bare and isinstance(exc, FileNotFoundError):
+        return f"no such file or directory: {text}"
+    if bare and isinstance(exc, PermissionError):
+        return f"permission denied: {text}"
     return text or type(exc).__name__
 
 
