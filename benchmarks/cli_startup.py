@@ -24,8 +24,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _report import markers, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- cli-startup:begin -->", "<!-- cli-startup:end -->"
+SECTION = "cli-startup"
+BEGIN, END = markers(SECTION)
 TARGETS_MS = {"remotefs --version": 100, "remotefs --help": 200, "remotefs ls FOLDER": 300}
 
 
@@ -92,20 +95,6 @@ def section(rows: list[tuple[str, float, float, float]], runs: int, load: float)
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the text between the markers of ``path``; append it if they are missing."""
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, stop = current.find(BEGIN), current.find(END)
-    if start >= 0 and stop > start:
-        current = current[:start] + text.rstrip("\n") + current[stop + len(END) :]
-    else:
-        current += ("\n" if current and not current.endswith("\n") else "") + (
-            "\n" if current else ""
-        )
-        current += text
-    path.write_text(current, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Measure, print, and write the section."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -122,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(rows, args.runs, load)
     print(text, end="")
     if args.out != "-":
-        write_section(Path(args.out), text)
+        write_section(Path(args.out), SECTION, text)
     return 0
 
 
