@@ -343,8 +343,18 @@ def sync_request(
     raise AssertionError("unreachable")
 
 
-def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    """The aiohttp form of :class:`Timeouts` (no total limit: large transfers take long)."""
+def new_session(
+    timeouts: Timeouts, verify: bool, *, connections: int = 64, read_bufsize: int = 2**16
+) -> aiohttp.ClientSession:
+    """An aiohttp session with our timeouts (no total limit: large transfers take long), TLS
+    verification as asked, and at most ``connections`` connections. Call it inside the loop
+    that will use it."""
     import aiohttp
 
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect, sock_read=timeouts.read)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, ssl=verify),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        ),
+        read_bufsize=read_bufsize,
+    )

@@ -29,9 +29,9 @@ from remotefs.errors import (
 from remotefs.http import (
     RetryPolicy,
     Timeouts,
-    client_timeout,
     error_for_status,
     fetch,
+    new_session,
     request,
     service_message,
 )
@@ -105,15 +105,8 @@ class AgaveClient:
 
     async def session(self) -> aiohttp.ClientSession:
         """The shared session (created inside the running event loop)."""
-        import aiohttp
-
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=64, ssl=self.verify)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=client_timeout(self.timeouts),
-                read_bufsize=CHUNK,
-            )
+            self._session = new_session(self.timeouts, self.verify, read_bufsize=CHUNK)
         return self._session
 
     async def close(self) -> None:

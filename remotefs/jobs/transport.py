@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from remotefs.http import RetryPolicy, Timeouts, client_timeout, request
+from remotefs.http import RetryPolicy, Timeouts, new_session, request
 
 if TYPE_CHECKING:
     import aiohttp
@@ -154,13 +154,8 @@ class JsonApi:
         return Reply(resp.status, dict(resp.headers), body, str(resp.url))
 
     async def _session_here(self) -> aiohttp.ClientSession:
-        import aiohttp
-
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=16, ssl=self.verify)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=client_timeout(self.timeouts)
-            )
+            self._session = new_session(self.timeouts, self.verify, connections=16)
             self._finalizer = weakref.finalize(self, _close_session, self._session)
         return self._session
 
