@@ -30,6 +30,7 @@ import requests
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from edito_seed import SEED_CELLS, run_seed
 
 from remotefs.testing.edito import EditoEmulator
 
@@ -117,87 +118,10 @@ def from_now(seconds: float) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
 
 
-# -- the seed notebook -----------------------------------------------------------------------------
-
-minio_endpoint = "https://minio.dive.edito.eu"
-token_endpoint = "https://auth.dive.edito.eu/auth/realms/datalab/protocol/openid-connect/token"
-
-
-# fmt: off
-def login(username: str, password: str):
-    data = {
-        "client_id": "onyxia",
-        "username": username,
-        "password": password,
-        "grant_type": "password",
-        "scope": "openid",
-    }
-    res = requests.post(token_endpoint, data=data)
-    if res.status_code != 200:
-        return None
-    return res.json()
-
-
-def refresh_token(token: str):
-    data = {
-        "client_id": "onyxia",
-        "grant_type": "refresh_token",
-        "refresh_token": token,
-    }
-    response = requests.post(token_endpoint, data=data)
-    if response.status_code != 200:
-        return None
-    return response.json()
-
-
-def auth_s3(username: str, password: str):
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-
-    data = {
-        "client_id": "onyxia-minio",
-        "username": username,
-        "password": password,
-        "grant_type": "password",
-        "scope": "openid email profile",
-    }
-
-    response = requests.post(token_endpoint, headers=headers, data=data)
-    json_response = response.json()
-    access_token = json_response["access_token"]
-
-    params = {
-        "Action": "AssumeRoleWithWebIdentity",
-        "WebIdentityToken": access_token,
-        "DurationSeconds": "86400",
-        "Version": "2011-06-15",
-    }
-
-    response = requests.post(minio_endpoint, params=params)
-
-    root = ElementTree.fromstring(response.content)
-    namespace_as_text = root.tag[root.tag.find("{") + 1 : root.tag.find("}")]
-    namespace = {"ns": namespace_as_text}
-    access_key_id = root.find(".//ns:AccessKeyId", namespace).text
-    secret_access_key = root.find(".//ns:SecretAccessKey", namespace).text
-    session_token = root.find(".//ns:SessionToken", namespace).text
-
-    return {
-        "access_key_id": access_key_id,
-        "secret_access_key": secret_access_key,
-        "session_token": session_token,
-    }
-# fmt: on
-
-
-@pytest.fixture
-def seed_endpoints(emu: EditoEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the seed's endpoint globals at the emulator."""
-    monkeypatch.setitem(globals(), "token_endpoint", emu.token_url)
-    monkeypatch.setitem(globals(), "minio_endpoint", emu.s3_url)
-
-
-@pytest.mark.usefixtures("seed_endpoints")
 def test_seed_login_refresh_and_s3_credentials(emu: EditoEmulator) -> None:
+    # the seed's import, configuration and authentication cells, pointed at the emulator
+    seed = run_seed(SEED_CELLS[:3], minio_endpoint=emu.s3_url, token_endpoint=emu.token_url)
+    login, refresh_token, auth_s3 = seed["login"], seed["refresh_token"], seed["auth_s3"]
     auth_data = login("demo", "demo")
     assert auth_data is not None
     assert auth_data["token_type"] == "Bearer" and auth_data["expires_in"] == 300
