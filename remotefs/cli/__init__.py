@@ -23,6 +23,7 @@ EXIT_NOT_FOUND = 3
 EXIT_PERMISSION = 4
 EXIT_NETWORK = 5
 EXIT_PARTIAL = 6
+EXIT_TIMEOUT = 7
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_ERROR: "any other error",
@@ -31,6 +32,7 @@ EXIT_CODES = {
     EXIT_PERMISSION: "permission denied or login needed",
     EXIT_NETWORK: "the service could not be reached or timed out",
     EXIT_PARTIAL: "some files of a multi-file transfer failed (listed on stderr)",
+    EXIT_TIMEOUT: "a job did not finish in time",
 }
 VERBOSE_LOGGERS = (
     "remotefs",
@@ -48,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code that tells scripts what kind of failure ``exc`` is."""
+    jobs = sys.modules.get("remotefs.jobs.errors")  # loaded if a job error can have happened
+    if jobs is not None:
+        if isinstance(exc, jobs.JobTimeoutError):
+            return EXIT_TIMEOUT
+        if isinstance(exc, jobs.UnsafeOutputError):
+            return EXIT_ERROR
     if isinstance(exc, FileNotFoundError):
         return EXIT_NOT_FOUND
     if isinstance(exc, PermissionError):
@@ -62,7 +70,7 @@ def exit_code_for(exc: BaseException) -> int:
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (a bare path gets said what is wrong with it)."""
     text = " ".join(str(exc).split())
-    bare = isinstance(exc, OSError) and exc.strerror is None and len(exc.args) == 1
+    bare = isinstance(exc, OSError) and exc.strerror is None and " " not in text
     if bare and isinstance(exc, FileNotFoundError):
         return f"no such file or directory: {text}"
     if bare and isinstance(exc, PermissionError):

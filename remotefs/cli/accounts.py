@@ -22,7 +22,15 @@ from remotefs.cli.progress import format_duration
 from remotefs.cli.services import SERVICES, service_module
 from remotefs.config import load_config, login_record, profile_name, resolve, save_profile
 
-FLAGS = ("username", "base_url", "client_name", "token_url", "endpoint_url", "region")
+FLAGS = (
+    "username",
+    "base_url",
+    "client_name",
+    "token_url",
+    "endpoint_url",
+    "region",
+    "processes_url",
+)
 LABELS = {
     "token_expires": "token expires",
     "refresh_expires": "refresh token expires",

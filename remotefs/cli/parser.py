@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from remotefs import __version__
-from remotefs.cli.services import SERVICES
+from remotefs.cli.services import JOB_SERVICES, SERVICES
 
 #: command -> "module:function" that runs it (the function takes the parsed arguments).
 COMMANDS = {
@@ -25,9 +25,34 @@ COMMANDS = {
     "cp": "remotefs.cli.copy:cp",
     "mv": "remotefs.cli.copy:mv",
     "sync": "remotefs.cli.sync:sync",
+    "jobs": "remotefs.cli.jobs:command",
     "demo": "remotefs.cli.demo:command",
 }
 URL_HELP = "a local path or any fsspec URL (agave://SYSTEM/path, edito://bucket/key, memory://...)"
+#: the values of remotefs.jobs.JobStatus a listing filters by (not imported: start-up).
+JOB_STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE``, split at the first ``=``."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _transfers(text: str) -> int:
@@ -58,7 +83,8 @@ def build_parser(exit_codes: dict[int, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="remotefs",
         description="Remote research platforms as ordinary filesystems: log in, then list, "
-        "copy and sync between local paths, agave://, edito:// and any fsspec URL.",
+        "copy and sync between local paths, agave://, edito:// and any fsspec URL; run "
+        "remote processes with `remotefs jobs`.",
         epilog=f"exit codes:\n{codes}\n\nsee docs/cli.md for the full reference",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,6 +104,7 @@ def build_parser(exit_codes: dict[int, str]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _accounts(commands, profile, json_out)
     _files(commands, profile, json_out)
+    _jobs(commands, json_out)
     demo = commands.add_parser(
         "demo", help="run the main job end to end on a local emulated service"
     )
@@ -108,6 +135,7 @@ def _accounts(
     login.add_argument("--token-url", help="edito: Keycloak's token endpoint")
     login.add_argument("--endpoint-url", help="edito: the S3 (MinIO) endpoint")
     login.add_argument("--region", help="edito: the S3 region")
+    login.add_argument("--processes-url", help="edito: the process API (for remotefs jobs)")
     logout = commands.add_parser(
         "logout", parents=[profile], help="forget the tokens of a service's profile"
     )
@@ -188,3 +216,105 @@ def _files(
         "--exclude", action=_Rule, const="exclude", metavar="GLOB", help="skip matching files"
     )
     sync.set_defaults(rules=[])
+
+
+def _jobs(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    json_out: argparse.ArgumentParser,
+) -> None:
+    jobs = commands.add_parser(
+        "jobs",
+        help="run remote processes: submit with staged inputs, wait, pull the outputs",
+        description="Processes and jobs of a job service: edito (EDITO's process API, with the "
+        "profile's `remotefs login edito`) or ogc (an OGC API - Processes server at --url). "
+        "A job that submit recorded here is reached at its record's URLs.",
+    )
+    actions = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    service = argparse.ArgumentParser(add_help=False)
+    service.add_argument("service", choices=sorted(JOB_SERVICES), help="the job service")
+    where = service.add_argument_group("service settings")
+    where.add_argument(
+        "--profile", metavar="NAME", help="edito: the login's profile (default: $REMOTEFS_PROFILE)"
+    )
+    where.add_argument(
+        "--processes-url",
+        metavar="URL",
+        help="edito: the process API (default: $EDITO_PROCESSES_URL, the profile's, EDITO's)",
+    )
+    where.add_argument("--url", help="ogc: the server's root URL (default: the job's record)")
+    where.add_argument("--token", help="ogc: a bearer token to send")
+    job = argparse.ArgumentParser(add_help=False, parents=[service])
+    job.add_argument("job_id", metavar="JOB_ID", help="the job's id")
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds")
+    waiting.add_argument(
+        "--cancel-on-timeout", action="store_true", help="dismiss the job when --timeout passes"
+    )
+    waiting.add_argument(
+        "--poll",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="longest pause between status checks (default 30; pauses start at 1 s and grow)",
+    )
+    actions.add_parser(
+        "processes", parents=[service, json_out], help="the processes offered: id, title, version"
+    )
+    describe = actions.add_parser(
+        "describe", parents=[service, json_out], help="a process's inputs and outputs"
+    )
+    describe.add_argument("process", metavar="PROCESS", help="the process id")
+    submit = actions.add_parser(
+        "submit",
+        parents=[service, waiting],
+        help="check the inputs, stage files, run a process; prints the job id first",
+        description="Inputs are checked against the process's declared schema before anything "
+        "is staged or sent. --input values are read as JSON when they parse (3, true, "
+        '"3", [1,2]), else as text.',
+    )
+    submit.add_argument("process", metavar="PROCESS", help="the process id")
+    submit.add_argument(
+        "--input",
+        dest="inputs",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an input (repeat for more): VALUE as JSON if it parses, else as text",
+    )
+    submit.add_argument(
+        "--inputs-json", metavar="FILE", help="a JSON object of inputs ('-': standard input)"
+    )
+    submit.add_argument(
+        "--stage",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="SRC=URL",
+        help="copy SRC (a path or URL) to URL first, unless it is there already",
+    )
+    submit.add_argument("--wait", action="store_true", help="wait, then print the results")
+    submit.add_argument(
+        "--download", metavar="DIR", help="wait, then download every output into DIR"
+    )
+    actions.add_parser(
+        "status", parents=[job, json_out], help="the job's status, progress and message"
+    )
+    actions.add_parser(
+        "wait",
+        parents=[job, waiting],
+        help="wait until the job ends: exit 0 if successful, 1 if not, 7 on timeout",
+    )
+    actions.add_parser("logs", parents=[job], help="the job's log (no logs endpoint: exit 2)")
+    actions.add_parser("results", parents=[job, json_out], help="the job's results")
+    download = actions.add_parser(
+        "download", parents=[job, json_out], help="download every output of the job"
+    )
+    download.add_argument("dest", metavar="DIR", help="a directory or any fsspec URL")
+    actions.add_parser("cancel", parents=[job], help="dismiss the job")
+    listing = actions.add_parser("list", parents=[service, json_out], help="jobs, newest first")
+    listing.add_argument("--limit", type=_positive, metavar="N", help="at most N jobs")
+    listing.add_argument("--status", choices=JOB_STATUSES, help="only jobs with this status")
+    listing.add_argument(
+        "--local", action="store_true", help="the jobs recorded here, as last seen (no requests)"
+    )

@@ -3,8 +3,10 @@
 A login is a password grant for two public clients of the realm: ``onyxia-minio`` (scope
 ``openid email profile``; its token buys S3 keys at MinIO's STS) and ``onyxia`` (the process
 API). Both tokens are stored, never the password, under the profile's record; a filesystem
-given no credentials uses the ``onyxia-minio`` one (:func:`profile_login`) and every renewal
-writes the new refresh token back (:class:`~remotefs.auth.stored.StoredTokens`).
+given no credentials uses the ``onyxia-minio`` one (:func:`profile_login`), ``remotefs jobs``
+the ``onyxia`` one (:func:`process_tokens`), and every renewal writes the new refresh token
+back (:class:`~remotefs.auth.stored.StoredTokens`). The profile may also name the process API
+(``processes_url``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from remotefs.auth.keycloak import KeycloakLogin
 from remotefs.auth.store import CredentialStore
 from remotefs.auth.stored import StoredTokens, token_record
-from remotefs.auth.tokens import Token
+from remotefs.auth.tokens import Token, TokenProvider
 from remotefs.config import login_record, profile_name, profile_settings
 from remotefs.edito.credentials import S3_CLIENT_ID, S3_SCOPE, EditoCredentials, EditoSettings
 from remotefs.errors import AuthenticationError
@@ -27,6 +29,7 @@ SETTINGS = {
     "endpoint_url": "EDITO_S3_ENDPOINT",
     "region": "AWS_DEFAULT_REGION",
     "username": "EDITO_USERNAME",
+    "processes_url": "EDITO_PROCESSES_URL",
 }
 PROCESS_CLIENT_ID = "onyxia"
 CLIENT_SCOPES = {S3_CLIENT_ID: S3_SCOPE, PROCESS_CLIENT_ID: "openid"}
@@ -76,6 +79,22 @@ def profile_login(
         return None
     opt["username"] = saved.get("username")
     return record
+
+
+def process_tokens(
+    store: CredentialStore, profile: str | None, settings: EditoSettings
+) -> TokenProvider:
+    """The process API's tokens (client ``onyxia``) of the profile's login, renewed in the store.
+
+    Without a login of the profile to the realm of ``settings``, the first request that needs a
+    token fails with "not logged in".
+    """
+    record = login_record(SERVICE, profile_name(profile))
+    saved = store.get(record)
+    if not saved or saved.get("token_url") != settings.token_url:
+        return TokenProvider(None, not_logged_in)
+    tokens = stored_tokens(store, record, settings, PROCESS_CLIENT_ID)
+    return TokenProvider(tokens.load(), tokens, margin=60.0)
 
 
 def not_logged_in(old: Token | None) -> Token:

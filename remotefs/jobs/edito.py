@@ -48,9 +48,10 @@ class EditoBackend(OgcBackend):
     """EDITO's process API for one user; inputs and outputs live in the user's S3 bucket.
 
     Credentials: ``username``/``password``, or a Keycloak ``token``/``refresh_token`` of client
-    ``onyxia`` for the API. The ``edito://`` filesystem is made from ``token_url``,
-    ``endpoint_url``, ``region``, the username and password, and ``storage_options`` (e.g.
-    its own ``refresh_token``), unless a ready ``filesystem`` is given.
+    ``onyxia`` for the API, or a ready ``tokens`` provider (a stored login's). The ``edito://``
+    filesystem is made from ``token_url``, ``endpoint_url``, ``region``, the username and
+    password, and ``storage_options`` (e.g. its own ``refresh_token`` or ``profile``), unless a
+    ready ``filesystem`` is given.
     """
 
     service: ClassVar[str] = "edito"
@@ -69,6 +70,7 @@ class EditoBackend(OgcBackend):
         password: str | None = None,
         token: str | None = None,
         refresh_token: str | None = None,
+        tokens: TokenProvider | None = None,
         storage_options: Mapping[str, Any] | None = None,
         filesystem: AbstractFileSystem | None = None,
         resources: Mapping[str, Any] | None = None,
@@ -90,7 +92,7 @@ class EditoBackend(OgcBackend):
         held = None
         if token or refresh_token:
             held = Token(token or "", refresh_token, expires_at=None if token else 0.0)
-        self.tokens = TokenProvider(held, login, margin=60.0)
+        self.tokens = tokens if tokens is not None else TokenProvider(held, login, margin=60.0)
         super().__init__(
             processes_url,
             auth=TokenAuth(self.tokens),
