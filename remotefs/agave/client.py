@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from remotefs.agave.entries import Entry
 from remotefs.agave.paths import AgavePath
 from remotefs.errors import (
     RemoteError,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
     from remotefs.http import BearerAuth
 
-Entry = dict[str, Any]
 CHUNK = 1 << 20
 DEFAULT_PAGE_SIZE = 1000
 # At most two children ('.' and '..' from the storage adapter) are skipped while using a

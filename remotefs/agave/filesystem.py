@@ -24,7 +24,8 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.utils import tokenize
 
 from remotefs.agave.account import DEFAULT_BASE_URL, AgaveAccount
-from remotefs.agave.client import AgaveClient, Entry, is_token_error
+from remotefs.agave.client import AgaveClient, is_token_error
+from remotefs.agave.entries import child_infos, info_from_entry
 from remotefs.agave.login import (
     DEFAULT_CLIENT_NAME,
     AgaveAuthenticator,
@@ -213,18 +214,6 @@ class AgaveFileSystem(AsyncFileSystem):
         """The full URL of an fsspec path."""
         return f"agave://{self._strip_protocol(name)}"
 
-    def _info_from_entry(self, name: str, entry: Entry) -> dict[str, Any]:
-        is_dir = entry.get("type") == "dir"
-        modified = entry.get("lastModified")
-        return {
-            "name": name,
-            "size": 0 if is_dir else int(entry.get("length") or 0),
-            "type": "directory" if is_dir else "file",
-            "mtime": _timestamp(modified) if modified else None,
-            "mimetype": entry.get("mimeType"),
-            "permissions": entry.get("permissions"),
-        }
-
     # -- reading metadata --------------------------------------------------------------------
 
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
@@ -255,17 +244,13 @@ class AgaveFileSystem(AsyncFileSystem):
         """List ``path`` and cache what was learnt: its own info, and all its entries (or None
         for a file, or a directory longer than ``max_pages``)."""
         me, children, complete = await self.client.list_dir(AgavePath.parse(path), max_pages)
-        info = self._info_from_entry(path, me)
+        info = info_from_entry(path, me)
         if info["type"] != "directory":
             return info, None
         self._dir_info[path] = info
         if not complete:
             return info, None
-        entries = [
-            self._info_from_entry(f"{path}/{_safe_name(c, path)}", c)
-            for c in children
-            if c.get("name") not in (".", "..")
-        ]
+        entries = child_infos(path, children)
         self.dircache[path] = entries
         return info, entries
 
@@ -561,21 +546,8 @@ class _ProgressReader(io.FileIO):
         return data
 
 
-def _safe_name(entry: Entry, parent: str) -> str:
-    """A listed name, refused if it could point outside its directory."""
-    name = str(entry.get("name", ""))
-    if not name or "/" in name or "\x00" in name or name in (".", ".."):
-        raise RemoteError(f"the service listed an unsafe file name {name!r}", path=parent)
-    return name
-
-
 def _has_magic(path: str) -> bool:
     return any(ch in path for ch in "*?[")
-
-
-def _timestamp(value: str) -> float:
-    """Epoch seconds of Agave's ``2017-07-20T13:28:30.000-05:00``."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def _rebuild(cls: type[AgaveFileSystem], state: dict[str, Any]) -> AgaveFileSystem:

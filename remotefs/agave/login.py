@@ -74,7 +74,7 @@ class AgaveAuthenticator:
             except AuthenticationError:
                 if not (creds.username and creds.password):
                     raise
-                log.info("refresh token rejected; logging in again with the password")
+                log.info("the refresh grant was refused; logging in again")
         if creds.username and creds.password:
             key, secret = self.client()
             try:
