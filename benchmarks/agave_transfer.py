@@ -16,52 +16,67 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import select
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-from _report import markers, write_section
+from _measure import (
+    MIB,
+    RSS_TOOL,
+    Rounds,
+    add_size_arguments,
+    alternating,
+    busy_seconds,
+    measure,
+    own_seconds,
+    parse_run_arguments,
+    process_cpu,
+    wait_idle,
+    write_data,
+    write_private,
+)
+from _measure import Run as BaseRun
+from _measure import emulator as run_emulator
+from _report import (
+    Target,
+    bullets,
+    first_line,
+    machine,
+    markdown_checks,
+    markdown_table,
+    markers,
+    print_table,
+    size_label,
+    utc_now,
+    write_section,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = Path(__file__).resolve().with_name("_agave_clients.py")
 SECTION = "agave-benchmark"
 BEGIN, END = markers(SECTION)
 CURL = shutil.which("curl") or "/usr/bin/curl"
 USER, PASSWORD = "demo", "demo"
 HOME = "cic.storage/demo"
-MB = 1e6
-MIB = 1 << 20
 QUICK = {"size_mib": 64, "files": 50, "rounds": 1}
 DEFAULTS = {"size_mib": 1024, "files": 500, "rounds": 3}
 RSS_LIMIT_MIB = 64
 
 
 @dataclass
-class Run:
-    """One measured process."""
+class Run(BaseRun):
+    """One measured process; ``seconds`` is the operation, as the client timed it."""
 
-    seconds: float  # the operation, as the client timed it (start-up and imports excluded)
-    wall: float  # the whole process, start-up included
-    rss_mib: float
     requests: dict[str, int]
     background: float = 0.0  # CPU seconds used meanwhile by anything but this benchmark
 
 
 @dataclass
-class Case:
+class Case(Rounds[Run]):
     """One client doing one operation, measured over several rounds."""
 
     key: str
@@ -73,35 +88,14 @@ class Case:
     runs: list[Run] = field(default_factory=list)
 
     @property
-    def seconds(self) -> float:
-        """Median operation time."""
-        return statistics.median(r.seconds for r in self.runs)
-
-    @property
-    def spread(self) -> str:
-        """Fastest and slowest operation time over the rounds."""
-        times = [r.seconds for r in self.runs]
-        return f"{min(times):.3f}-{max(times):.3f}"
-
-    @property
     def wall(self) -> float:
         """Median process time."""
-        return statistics.median(r.wall for r in self.runs)
-
-    @property
-    def rss_mib(self) -> float:
-        """Highest peak RSS over the rounds."""
-        return max(r.rss_mib for r in self.runs)
+        return self.median("wall")
 
     @property
     def background(self) -> float:
         """Most CPU seconds other jobs used during one of the rounds."""
         return max(r.background for r in self.runs)
-
-    @property
-    def mb_s(self) -> float:
-        """Throughput of the median operation time, in MB/s (1 MB = 10^6 bytes)."""
-        return self.nbytes / self.seconds / MB
 
     @property
     def requests(self) -> str:
@@ -110,99 +104,7 @@ class Case:
         return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "?"
 
 
-@dataclass(frozen=True)
-class Target:
-    """One goal of the issue and how this run did."""
-
-    goal: str
-    measured: str
-    met: bool
-
-
 # -- processes ----------------------------------------------------------------------------------
-
-
-# A child's ru_maxrss starts at its parent's RSS (Linux keeps the high-water mark across exec), so
-# a small process must start the client: GNU time, else this wrapper (its ~8 MiB become a floor).
-WRAPPER = """import os, sys
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def gnu_time() -> str | None:
-    """``/usr/bin/time`` when it is GNU time (it understands ``-f %M -o FILE``)."""
-    path = shutil.which("time") or "/usr/bin/time"
-    try:
-        done = subprocess.run([path, "-f", "%M", "-o", os.devnull, "true"], capture_output=True)
-    except OSError:
-        return None
-    return path if done.returncode == 0 else None
-
-
-TIME = gnu_time()
-
-
-def measure(cmd: list[str], timeout: float) -> tuple[str, float, float]:
-    """Run ``cmd``; return its stdout, wall seconds and peak RSS in MiB."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r") as rss,
-    ):
-        if TIME is not None:
-            wrapped = [TIME, "-f", "%M", "-o", rss.name, *cmd]
-        else:
-            wrapped = [sys.executable, "-I", "-S", "-c", WRAPPER, rss.name, *cmd]
-        start = time.perf_counter()
-        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, start_new_session=True)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            tail = err.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"{' '.join(cmd[:3])} exited {proc.returncode}: {tail}")
-        unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-        return out.read().decode(), wall, int(rss.read().split()[-1]) * unit / MIB
-
-
-def busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy since boot (0 without /proc/stat)."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return 0.0
-    user, nice, system, _, _, irq, softirq = map(int, stat.read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds(server: int) -> float:
-    """CPU seconds of this process, its finished children (clients) and the emulator ``server``."""
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    stat = Path(f"/proc/{server}/stat")
-    fields = stat.read_text().rsplit(")", 1)[1].split() if stat.exists() else ["0"] * 13
-    emulator = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + emulator
-
-
-def wait_idle(limit: float = 60.0, window: float = 0.5, share: float = 0.15) -> None:
-    """Wait (at most ``limit`` seconds) until the machine is busy less than ``share`` of a core."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        before = busy_seconds()
-        time.sleep(window)
-        if busy_seconds() - before < share * window:
-            return
 
 
 def deadline(nbytes: int) -> float:
@@ -210,44 +112,15 @@ def deadline(nbytes: int) -> float:
     return 60 + nbytes / 20e6
 
 
-def emulator_command() -> list[str]:
-    """The ``remotefs-emulator`` of this interpreter's environment."""
-    script = Path(sys.executable).with_name("remotefs-emulator")
-    return [
-        str(script) if script.exists() else shutil.which("remotefs-emulator") or "remotefs-emulator"
-    ]
-
-
 @contextmanager
 def emulator(data: Path, latency_ms: int, log: Path) -> Iterator[tuple[str, int]]:
     """Run the Agave emulator on ``data`` (demo's files in data/root/home/demo); yield URL, pid."""
-    cmd = emulator_command() + [
+    cmd = [
         "agave", "--port", "0", "--data", str(data), "--user", f"{USER}:{PASSWORD}",
         "--staging-delay", "0", "--latency-ms", str(latency_ms),
     ]  # fmt: skip
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else b""
-        if not line:
-            raise RuntimeError(f"the emulator did not start; see {log.read_text()[-2000:]}")
-        yield json.loads(line)["url"], proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only the owner can read."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(text)
+    with run_emulator(cmd, log, start_timeout=30, stop_timeout=10) as (info, pid):
+        yield info["url"], pid
 
 
 class Credentials:
@@ -276,7 +149,7 @@ def python_client(
     cmd += ["--remote", remote, "--local", local, *extra]
 
     def run() -> Run:
-        out, wall, rss = measure(cmd, deadline(nbytes))
+        out, wall, rss, _ = measure(cmd, deadline(nbytes))
         result = json.loads(out.strip().splitlines()[-1])
         if result["bytes"] != nbytes:
             raise RuntimeError(f"{mode} moved {result['bytes']} bytes, expected {nbytes}")
@@ -293,7 +166,7 @@ def curl_client(
     cmd += ["-w", "%{time_total} %{size_download} %{size_upload}"]
 
     def run() -> Run:
-        out, wall, rss = measure(cmd, deadline(nbytes))
+        out, wall, rss, _ = measure(cmd, deadline(nbytes))
         seconds, down, up = out.split()
         moved = int(up) if kind.startswith("POST") else int(down)
         if moved < nbytes:
@@ -317,7 +190,7 @@ def curl_parallel(
     cmd += ["-K", str(creds.curl_config), "-K", str(config), "-w", "%{http_code}\n"]
 
     def run() -> Run:
-        out, wall, rss = measure(cmd, deadline(nbytes))
+        out, wall, rss, _ = measure(cmd, deadline(nbytes))
         ok = out.split().count("200")
         if ok != len(names):
             raise RuntimeError(f"curl --parallel got {ok} answers 200 of {len(names)}")
@@ -329,14 +202,6 @@ def curl_parallel(
 # -- scenarios ----------------------------------------------------------------------------------
 
 
-def write_data(path: Path, size: int) -> None:
-    """A file of ``size`` incompressible bytes (one random MiB, repeated)."""
-    block = os.urandom(min(size, MIB))
-    with open(path, "wb") as out:
-        for offset in range(0, size, len(block)):
-            out.write(block[: size - offset])
-
-
 def tree_size(folder: Path) -> tuple[int, int]:
     """Number of files below ``folder`` and their total size."""
     sizes = [p.stat().st_size for p in folder.rglob("*") if p.is_file()]
@@ -345,16 +210,20 @@ def tree_size(folder: Path) -> tuple[int, int]:
 
 def run_rounds(cases: list[Case], rounds: int, after: Callable[[Case], None], server: int) -> None:
     """Run every case once per round, alternating the order; ``after`` cleans up each run."""
-    for number in range(rounds):
-        for case in cases if number % 2 == 0 else cases[::-1]:
-            print(f"  round {number + 1}/{rounds}: {case.scenario}, {case.client} -> {case.sink}")
-            os.sync()  # start each run without the previous one's dirty pages being written back
-            wait_idle()  # and, on a shared machine, once other jobs leave the CPUs alone
-            busy, own = busy_seconds(), own_seconds(server)
-            run = case.run()
-            run.background = max(busy_seconds() - busy - (own_seconds(server) - own), 0.0)
-            case.runs.append(run)
-            after(case)
+
+    def used() -> float:
+        """CPU seconds of this process, its finished children (clients) and the emulator."""
+        return own_seconds() + process_cpu(server)
+
+    for number, case in alternating(cases, rounds):
+        print(f"  round {number + 1}/{rounds}: {case.scenario}, {case.client} -> {case.sink}")
+        os.sync()  # start each run without the previous one's dirty pages being written back
+        wait_idle()  # and, on a shared machine, once other jobs leave the CPUs alone
+        busy, own = busy_seconds(), used()
+        run = case.run()
+        run.background = max(busy_seconds() - busy - (used() - own), 0.0)
+        case.runs.append(run)
+        after(case)
 
 
 def wait_placed(path: Path, size: int, staging: Path, timeout: float) -> None:
@@ -447,11 +316,6 @@ def many_files(args: argparse.Namespace, work: Path) -> list[Case]:
 # -- report -------------------------------------------------------------------------------------
 
 
-def size_label(mib: int) -> str:
-    """``1 GiB`` or ``64 MiB``."""
-    return f"{mib // 1024} GiB" if mib % 1024 == 0 else f"{mib} MiB"
-
-
 def targets(cases: list[Case], args: argparse.Namespace) -> list[Target]:
     """The issue's targets, checked against this run."""
     case = {c.key: c for c in cases}
@@ -487,31 +351,6 @@ def targets(cases: list[Case], args: argparse.Namespace) -> list[Target]:
     return found
 
 
-def first_line(cmd: list[str]) -> str:
-    """First line of a command's output; empty when it cannot run."""
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-    except OSError:
-        return ""
-    return done.stdout.split("\n")[0].strip()
-
-
-def revision() -> str:
-    """The git commit of the library measured, marked when the work tree has changes."""
-    git = ["git", "-C", str(ROOT)]
-    commit = first_line([*git, "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = first_line([*git, "status", "--porcelain", "--", "remotefs"])
-    return f"git {commit}" + (" with uncommitted changes in remotefs/" if dirty else "")
-
-
-def cpu_model() -> str:
-    """The processor's model name."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
-
-
 def filesystem_of(path: Path) -> str:
     """Type of the file system holding ``path`` (from /proc/mounts)."""
     mounts = Path("/proc/mounts")
@@ -524,17 +363,13 @@ def filesystem_of(path: Path) -> str:
     return f"{path} on {kind}"
 
 
-def machine() -> dict[str, str]:
+def machine_info() -> dict[str, str]:
     """What the figures were measured on."""
-    return {
-        "CPU": f"nproc {len(os.sched_getaffinity(0))}, {cpu_model()}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
-        **{name: metadata.version(name) for name in ("aiohttp", "fsspec", "requests")},
-        "curl": " ".join(first_line([CURL, "--version"]).split()[:2]) or "not found",
-        "remotefs": revision(),
-        "temporary files": filesystem_of(Path(tempfile.gettempdir()).resolve()),
-    }
+    return machine(
+        ("aiohttp", "fsspec", "requests"),
+        {"curl": " ".join(first_line([CURL, "--version"]).split()[:2]) or "not found"},
+        filesystem_of(Path(tempfile.gettempdir()).resolve()),
+    )
 
 
 def table_rows(cases: list[Case]) -> list[list[str]]:
@@ -562,26 +397,11 @@ HEADER = [
 ]  # fmt: skip
 
 
-def print_table(cases: list[Case], found: list[Target]) -> None:
-    """The figures and targets, as plain text."""
-    rows = [HEADER, *table_rows(cases)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print()
-    for t in found:
-        print(f"{'met    ' if t.met else 'MISSED '} {t.goal}: {t.measured}")
-
-
 def markdown(cases: list[Case], found: list[Target], args: argparse.Namespace, when: str) -> str:
     """docs/performance.md for this run."""
-    rows = [HEADER, ["---"] * len(HEADER), *table_rows(cases)]
-    figures = "\n".join("| " + " | ".join(r) + " |" for r in rows)
-    checks = "\n".join(
-        f"| {t.goal} | {t.measured} | {'met' if t.met else '**not met**'} |" for t in found
-    )
-    box = "\n".join(f"- {k}: {v}" for k, v in machine().items())
-    rss_tool = "GNU time `%M`" if TIME else "`wait4` in a Python wrapper: at least its ~8 MiB"
+    figures = markdown_table(HEADER, table_rows(cases))
+    checks = markdown_checks(found)
+    box = bullets(machine_info())
     command = f"python benchmarks/agave_transfer.py {' '.join(args.argv)}".rstrip()
     return f"""{BEGIN}
 ## agave:// transfers
@@ -610,7 +430,7 @@ per figure); do not edit the figures by hand, run the script again.
   it is the process time. **op s min-max** shows the spread over the rounds. **process s** is
   the median time of the whole process, start-up and imports included. **MB/s** is the size
   over op s, 1 MB = 10^6 bytes. **peak RSS** is the highest maximum resident set size of the
-  client process over the rounds, imports included ({rss_tool}).
+  client process over the rounds, imports included ({RSS_TOOL}).
 - Download to /dev/null: remotefs streams with `fs.client.download(path, sink)` into a sink
   that drops the chunks, curl writes to `-o /dev/null`. To a file: `fs.get_file` (one listing
   request for the size, then the download to a temporary name, size check, rename) vs
@@ -645,40 +465,18 @@ large file in temporary disk, removed at the end).
 # -- main ---------------------------------------------------------------------------------------
 
 
-def positive(text: str) -> int:
-    """An integer above zero."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above zero")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line; ``--quick`` changes the defaults of sizes and rounds."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mib", type=positive, help="size of the large file (default 1024)")
-    parser.add_argument("--files", type=positive, help="number of small files (default 500)")
-    parser.add_argument("--file-kib", type=positive, default=64, help="size of each small file")
+    add_size_arguments(parser, DEFAULTS)
     parser.add_argument("--latency-ms", type=int, default=20, help="emulator latency, many files")
-    parser.add_argument("--rounds", type=positive, help="rounds per measurement (default 3)")
-    parser.add_argument(
-        "--out", type=Path, help="markdown report (default docs/performance.md; none with --quick)"
-    )
-    parser.add_argument("--quick", action="store_true", help="64 MiB, 50 files, 1 round")
-    args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = ROOT / "docs" / "performance.md"
-    args.argv = argv
-    return args
+    return parse_run_arguments(parser, argv, QUICK, DEFAULTS)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run both scenarios, print the figures and write the report."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_now()
     with tempfile.TemporaryDirectory(prefix="agave-transfer-") as folder:
         work = Path(folder)
         print(f"large file ({size_label(args.size_mib)}) in {work}")
@@ -687,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         cases += many_files(args, work / "2")
     found = targets(cases, args)
     print()
-    print_table(cases, found)
+    print_table(HEADER, table_rows(cases), found)
     if args.out is not None:
         write_section(args.out, SECTION, markdown(cases, found, args, when))
         print(f"\nwrote {args.out}")

@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from _report import markers, write_section
+from _measure import console_script
+from _report import ROOT, markers, utc_now, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "cli-startup"
 BEGIN, END = markers(SECTION)
 TARGETS_MS = {"remotefs --version": 100, "remotefs --help": 200, "remotefs ls FOLDER": 300}
@@ -34,10 +32,7 @@ TARGETS_MS = {"remotefs --version": 100, "remotefs --help": 200, "remotefs ls FO
 
 def remotefs_command() -> list[str]:
     """The console script beside this Python, else ``python -m remotefs``."""
-    script = Path(sys.executable).with_name("remotefs")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("remotefs")
+    found = console_script("remotefs")
     return [found] if found else [sys.executable, "-m", "remotefs"]
 
 
@@ -67,7 +62,7 @@ def measure(runs: int, folder: Path) -> list[tuple[str, float, float, float]]:
 
 def section(rows: list[tuple[str, float, float, float]], runs: int, load: float) -> str:
     """The markdown between the markers."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_now()
     lines = [
         BEGIN,
         "## Start-up of the remotefs command",

@@ -20,34 +20,51 @@ import hashlib
 import itertools
 import json
 import os
-import platform
-import resource
-import select
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _report import markers, write_section
+from _measure import (
+    MIB,
+    RSS_TOOL,
+    Rounds,
+    add_size_arguments,
+    alternating,
+    busy_seconds,
+    measure,
+    own_seconds,
+    parse_run_arguments,
+    process_cpu,
+    write_data,
+    write_private,
+)
+from _measure import Run as BaseRun
+from _measure import emulator as run_emulator
+from _report import (
+    Target,
+    bullets,
+    first_line,
+    machine,
+    markdown_checks,
+    markdown_table,
+    markers,
+    print_table,
+    size_label,
+    utc_now,
+    write_section,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 RCLONE = shutil.which("rclone") or "/usr/bin/rclone"
 USER, PASSWORD = "demo", "demo"
 BUCKET = f"oidc-{USER}"
 REGION = "waw3-1"
 REMOTE = "edito"  # the rclone remote, configured through RCLONE_CONFIG_EDITO_* variables
-MB = 1e6
-MIB = 1 << 20
 QUICK = {"size_mib": 32, "files": 50, "rounds": 1}
 DEFAULTS = {"size_mib": 256, "files": 500, "rounds": 3}
 SMALL_RATIO = 1.25  # small files: edito:// within this multiple of rclone's time
@@ -58,18 +75,15 @@ CLIENTS = ("edito://", "s3fs defaults", "rclone copy")
 
 
 @dataclass
-class Run:
-    """One measured process."""
+class Run(BaseRun):
+    """One measured process; ``seconds``: the operation as the client timed it (rclone: all)."""
 
-    seconds: float  # the operation (Python clients time it themselves; rclone: the process)
-    wall: float  # the whole process, start-up included
-    rss_mib: float
     cpu: float  # user + system seconds of the client process
     server_cpu: float  # CPU seconds of the emulator (front and moto) during the run
 
 
 @dataclass
-class Case:
+class Case(Rounds[Run]):
     """One client doing one transfer, measured over several rounds."""
 
     scenario: str
@@ -78,104 +92,8 @@ class Case:
     run: Callable[[], Run] = field(repr=False)
     runs: list[Run] = field(default_factory=list)
 
-    def median(self, name: str) -> float:
-        """Median of one figure over the rounds."""
-        return statistics.median(getattr(r, name) for r in self.runs)
-
-    @property
-    def seconds(self) -> float:
-        """Median operation time."""
-        return self.median("seconds")
-
-    @property
-    def spread(self) -> str:
-        """Fastest and slowest operation time over the rounds."""
-        times = [r.seconds for r in self.runs]
-        return f"{min(times):.3f}-{max(times):.3f}"
-
-    @property
-    def rss_mib(self) -> float:
-        """Highest peak RSS over the rounds."""
-        return max(r.rss_mib for r in self.runs)
-
-    @property
-    def mb_s(self) -> float:
-        """Throughput of the median operation time, in MB/s (1 MB = 10^6 bytes)."""
-        return self.nbytes / self.seconds / MB
-
-
-@dataclass(frozen=True)
-class Target:
-    """One goal of the issue and how this run did."""
-
-    goal: str
-    measured: str
-    met: bool
-
 
 # -- processes ----------------------------------------------------------------------------------
-
-
-# A child's ru_maxrss starts at its parent's RSS (Linux keeps the high-water mark across exec), so
-# a small process must start the client: GNU time, else this wrapper (its ~8 MiB become a floor).
-WRAPPER = """import os, sys
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(f"{usage.ru_maxrss} {usage.ru_utime} {usage.ru_stime}")
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def gnu_time() -> str | None:
-    """``/usr/bin/time`` when it is GNU time (it understands ``-f FORMAT -o FILE``)."""
-    path = shutil.which("time") or "/usr/bin/time"
-    try:
-        done = subprocess.run([path, "-f", "%M", "-o", os.devnull, "true"], capture_output=True)
-    except OSError:
-        return None
-    return path if done.returncode == 0 else None
-
-
-TIME = gnu_time()
-
-
-def measure(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[str, float, float, float]:
-    """Run ``cmd``; return its stdout, wall seconds, peak RSS in MiB and CPU seconds."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r") as usage,
-    ):
-        if TIME is not None:
-            wrapped = [TIME, "-f", "%M %U %S", "-o", usage.name, *cmd]
-        else:
-            wrapped = [sys.executable, "-I", "-S", "-c", WRAPPER, usage.name, *cmd]
-        start = time.perf_counter()
-        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env, start_new_session=True)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            tail = err.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"{' '.join(cmd[:4])} exited {proc.returncode}: {tail}")
-        rss, user, system = usage.read().splitlines()[-1].split()
-        unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-        return out.read().decode(), wall, int(rss) * unit / MIB, float(user) + float(system)
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds a live process has used (0 without /proc)."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return 0.0
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:
@@ -189,35 +107,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy since boot (0 without /proc/stat)."""
-    stat = Path("/proc/stat")
-    if not stat.exists():
-        return 0.0
-    user, nice, system, _, _, irq, softirq = map(int, stat.read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds() -> float:
-    """CPU seconds of this process and its finished children (clients, emulator, moto)."""
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def deadline(nbytes: int) -> float:
     """Seconds a client may take before it is killed (as if it moved only 5 MB/s)."""
     return 60 + nbytes / 5e6
-
-
-def emulator_command() -> list[str]:
-    """The ``remotefs-emulator`` of this interpreter's environment."""
-    script = Path(sys.executable).with_name("remotefs-emulator")
-    return [
-        str(script) if script.exists() else shutil.which("remotefs-emulator") or "remotefs-emulator"
-    ]
 
 
 @dataclass
@@ -236,33 +128,9 @@ class Emulator:
 @contextmanager
 def emulator(log: Path) -> Iterator[Emulator]:
     """Run ``remotefs-emulator edito`` for user demo; yield its URLs."""
-    cmd = emulator_command() + ["edito", "--port", "0", "--user", f"{USER}:{PASSWORD}"]
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        line = proc.stdout.readline() if ready else b""
-        if not line:
-            raise RuntimeError(f"the emulator did not start; see {log.read_text()[-2000:]}")
-        urls = json.loads(line)
-        yield Emulator(urls["token_url"], urls["s3_url"], descendants(proc.pid))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only the owner can read."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(text)
+    cmd = ["edito", "--port", "0", "--user", f"{USER}:{PASSWORD}"]
+    with run_emulator(cmd, log, start_timeout=60, stop_timeout=30) as (urls, pid):
+        yield Emulator(urls["token_url"], urls["s3_url"], descendants(pid))
 
 
 def clean_environ() -> dict[str, str]:
@@ -369,7 +237,7 @@ def python_client(session: Session, client_args: list[str], nbytes: int) -> Call
 
     def run() -> Run:
         before = session.emu.cpu()
-        out, wall, rss, cpu = measure(cmd, session.python_env, deadline(nbytes))
+        out, wall, rss, cpu = measure(cmd, deadline(nbytes), session.python_env, shown=4)
         seconds = json.loads(out.strip().splitlines()[-1])["seconds"]
         return Run(seconds, wall, rss, cpu, session.emu.cpu() - before)
 
@@ -382,21 +250,13 @@ def rclone_client(session: Session, copy_args: list[str], nbytes: int) -> Callab
 
     def run() -> Run:
         before = session.emu.cpu()
-        _, wall, rss, cpu = measure(cmd, session.rclone_env, deadline(nbytes))
+        _, wall, rss, cpu = measure(cmd, deadline(nbytes), session.rclone_env, shown=4)
         return Run(wall, wall, rss, cpu, session.emu.cpu() - before)
 
     return run
 
 
 # -- scenarios ----------------------------------------------------------------------------------
-
-
-def write_data(path: Path, size: int) -> None:
-    """A file of ``size`` incompressible bytes (one random MiB, repeated)."""
-    block = os.urandom(min(size, MIB))
-    with open(path, "wb") as out:
-        for offset in range(0, size, len(block)):
-            out.write(block[: size - offset])
 
 
 def file_digest(path: Path) -> str:
@@ -417,12 +277,11 @@ def tree(folder: Path) -> dict[str, str]:
 
 def run_rounds(cases: list[Case], rounds: int, after: Callable[[Case], None]) -> None:
     """Run every case once per round, alternating the order; ``after`` checks and cleans up."""
-    for number in range(rounds):
-        for case in cases if number % 2 == 0 else cases[::-1]:
-            print(f"  round {number + 1}/{rounds}: {case.scenario}, {case.client}")
-            os.sync()  # start each run without the previous one's dirty pages being written back
-            case.runs.append(case.run())
-            after(case)
+    for number, case in alternating(cases, rounds):
+        print(f"  round {number + 1}/{rounds}: {case.scenario}, {case.client}")
+        os.sync()  # start each run without the previous one's dirty pages being written back
+        case.runs.append(case.run())
+        after(case)
 
 
 def small_files(args: argparse.Namespace, session: Session, work: Path) -> list[Case]:
@@ -575,11 +434,6 @@ def client_filesystem(tool: str, settings: dict[str, str]) -> Any:
 # -- report -------------------------------------------------------------------------------------
 
 
-def size_label(mib: int) -> str:
-    """``1 GiB`` or ``256 MiB``."""
-    return f"{mib // 1024} GiB" if mib % 1024 == 0 else f"{mib} MiB"
-
-
 def by_key(cases: list[Case]) -> dict[tuple[str, str], Case]:
     """Cases by (scenario, client)."""
     return {(c.scenario, c.client): c for c in cases}
@@ -608,43 +462,13 @@ def targets(cases: list[Case], args: argparse.Namespace) -> list[Target]:
     return found
 
 
-def first_line(cmd: list[str]) -> str:
-    """First line of a command's output; empty when it cannot run."""
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-    except OSError:
-        return ""
-    return done.stdout.split("\n")[0].strip()
-
-
-def revision() -> str:
-    """The git commit of the library measured, marked when the work tree has changes."""
-    git = ["git", "-C", str(ROOT)]
-    commit = first_line([*git, "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = first_line([*git, "status", "--porcelain", "--", "remotefs"])
-    return f"git {commit}" + (" with uncommitted changes in remotefs/" if dirty else "")
-
-
-def cpu_model() -> str:
-    """The processor's model name."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
-
-
-def machine() -> dict[str, str]:
+def machine_info() -> dict[str, str]:
     """What the figures were measured on, and with which versions."""
-    packages = ("s3fs", "aiobotocore", "botocore", "fsspec", "aiohttp", "moto")
-    return {
-        "CPU": f"nproc {len(os.sched_getaffinity(0))}, {cpu_model()}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
-        **{name: metadata.version(name) for name in packages},
-        "rclone": first_line([RCLONE, "version"]) or "not found",
-        "remotefs": revision(),
-        "temporary files": tempfile.gettempdir(),
-    }
+    return machine(
+        ("s3fs", "aiobotocore", "botocore", "fsspec", "aiohttp", "moto"),
+        {"rclone": first_line([RCLONE, "version"]) or "not found"},
+        tempfile.gettempdir(),
+    )
 
 
 HEADER = [
@@ -673,28 +497,13 @@ def table_rows(cases: list[Case]) -> list[list[str]]:
     ]
 
 
-def print_table(cases: list[Case], found: list[Target]) -> None:
-    """The figures and targets, as plain text."""
-    rows = [HEADER, *table_rows(cases)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print()
-    for t in found:
-        print(f"{'met    ' if t.met else 'MISSED '} {t.goal}: {t.measured}")
-
-
 def markdown(
     cases: list[Case], found: list[Target], args: argparse.Namespace, when: str, background: str
 ) -> str:
     """The EDITO section of docs/performance.md for this run (markers included)."""
-    rows = [HEADER, ["---"] * len(HEADER), *table_rows(cases)]
-    figures = "\n".join("| " + " | ".join(r) + " |" for r in rows)
-    checks = "\n".join(
-        f"| {t.goal} | {t.measured} | {'met' if t.met else '**not met**'} |" for t in found
-    )
-    box = "\n".join(f"- {k}: {v}" for k, v in {**machine(), "background": background}.items())
-    rss_tool = "GNU time `%M`" if TIME else "`wait4` in a Python wrapper: at least its ~8 MiB"
+    figures = markdown_table(HEADER, table_rows(cases))
+    checks = markdown_checks(found)
+    box = bullets({**machine_info(), "background": background})
     command = f"python benchmarks/edito_transfer.py {' '.join(args.argv)}".rstrip()
     return f"""{BEGIN}
 ## edito:// transfers
@@ -739,7 +548,7 @@ per figure); do not edit the figures by hand, run the script again.
   its whole process, start-up included. **op s min-max** is the spread over the rounds,
   **process s** the median time of the whole process. **MB/s** is the size over op s (1 MB =
   10^6 bytes); **vs rclone** is op s over rclone's. **peak RSS** is the highest maximum
-  resident set size of the client process over the rounds, imports included ({rss_tool}).
+  resident set size of the client process over the rounds, imports included ({RSS_TOOL}).
   **client CPU s** is the client's user + system time, **emulator CPU s** that of the emulator
   and moto during the run (medians). The machine has {len(os.sched_getaffinity(0))} cores
   for client, front and moto together.
@@ -765,33 +574,11 @@ about 3x the large file plus the small files in temporary disk, removed at the e
 # -- main ---------------------------------------------------------------------------------------
 
 
-def positive(text: str) -> int:
-    """An integer above zero."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above zero")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line; ``--quick`` changes the defaults of sizes and rounds."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--size-mib", type=positive, help="size of the large file (default 256)")
-    parser.add_argument("--files", type=positive, help="number of small files (default 500)")
-    parser.add_argument("--file-kib", type=positive, default=64, help="size of each small file")
-    parser.add_argument("--rounds", type=positive, help="rounds per measurement (default 3)")
-    parser.add_argument(
-        "--out", type=Path, help="markdown report (default docs/performance.md; none with --quick)"
-    )
-    parser.add_argument("--quick", action="store_true", help="32 MiB, 50 files, 1 round")
-    args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = ROOT / "docs" / "performance.md"
-    args.argv = argv
-    return args
+    add_size_arguments(parser, DEFAULTS)
+    return parse_run_arguments(parser, argv, QUICK, DEFAULTS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -802,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not Path(RCLONE).exists():
         raise SystemExit(f"rclone not found ({RCLONE}); on Debian: apt-get install rclone")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_now()
     start, busy, own = time.monotonic(), busy_seconds(), own_seconds()
     with tempfile.TemporaryDirectory(prefix="edito-transfer-") as folder:
         work = Path(folder)
@@ -820,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     found = targets(cases, args)
     print()
-    print_table(cases, found)
+    print_table(HEADER, table_rows(cases), found)
     print(f"\nbackground: {background}")
     if args.out is not None:
         write_section(args.out, SECTION, markdown(cases, found, args, when, background))
