@@ -12,6 +12,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from remotefs.testing.agave import AgaveEmulator
 from remotefs.testing.server import serve_forever
@@ -46,17 +47,34 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault injector")
 
 
+def _add_users(parser: argparse.ArgumentParser, user_help: str, token_lifetime: float) -> None:
+    """The ``--user`` (repeatable) and ``--token-lifetime`` options."""
+    parser.add_argument(
+        "--user", type=_user, action="append", metavar="NAME:PASSWORD", help=user_help
+    )
+    parser.add_argument(
+        "--token-lifetime", type=float, default=token_lifetime, help="access token seconds"
+    )
+
+
+def _common_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The emulator keywords that come from the options both subcommands share."""
+    return {
+        "users": dict(args.user) if args.user else None,
+        "token_lifetime": args.token_lifetime,
+        "latency_ms": args.latency_ms,
+        "fail_rate": args.fail_rate,
+        "seed": args.seed,
+    }
+
+
 def _run_agave(args: argparse.Namespace) -> int:
     """Serve the Agave v2 emulator until interrupted."""
     emulator = AgaveEmulator(
         data_dir=args.data,
-        users=dict(args.user) if args.user else None,
-        token_lifetime=args.token_lifetime,
         staging_delay=args.staging_delay,
-        latency_ms=args.latency_ms,
-        fail_rate=args.fail_rate,
-        seed=args.seed,
         system_id=args.system_id,
+        **_common_kwargs(args),
     )
     try:
         serve_forever(emulator.make_app(), args.host, args.port)
@@ -73,19 +91,15 @@ def _run_edito(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set())
     emulator = EditoEmulator(
-        users=dict(args.user) if args.user else None,
-        token_lifetime=args.token_lifetime,
         refresh_lifetime=args.refresh_lifetime,
         credential_min=args.credential_min,
         credential_max=args.credential_max,
-        fail_rate=args.fail_rate,
-        latency_ms=args.latency_ms,
-        seed=args.seed,
         host=args.host,
         port=args.port,
         auth_port=args.auth_port,
         process_port=args.process_port,
         job_step_seconds=args.job_step_seconds,
+        **_common_kwargs(args),
     )
     with emulator:
         ready = {
@@ -111,14 +125,7 @@ def _add_edito(services: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     edito.add_argument(
         "--job-step-seconds", type=float, default=0.5, help="length of each step of a job"
     )
-    edito.add_argument(
-        "--user",
-        type=_user,
-        action="append",
-        metavar="NAME:PASSWORD",
-        help="a user, with bucket oidc-NAME (repeatable; default demo:demo)",
-    )
-    edito.add_argument("--token-lifetime", type=float, default=300, help="access token seconds")
+    _add_users(edito, "a user, with bucket oidc-NAME (repeatable; default demo:demo)", 300)
     edito.add_argument("--refresh-lifetime", type=float, default=1800, help="refresh token seconds")
     edito.add_argument(
         "--credential-min", type=float, default=900, help="smallest STS DurationSeconds"
@@ -143,14 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     agave.add_argument(
         "--data", default=None, help="data directory (rootDir is DATA/root); default: a temp dir"
     )
-    agave.add_argument(
-        "--user",
-        type=_user,
-        action="append",
-        metavar="NAME:PASSWORD",
-        help="a user (repeatable; default demo:demo)",
-    )
-    agave.add_argument("--token-lifetime", type=float, default=14400, help="access token seconds")
+    _add_users(agave, "a user (repeatable; default demo:demo)", 14400)
     agave.add_argument(
         "--staging-delay", type=float, default=0.0, help="seconds before an upload is in place"
     )

@@ -14,13 +14,15 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-__all__ = ["ServerThread", "serve_forever"]
+__all__ = ["ServerThread", "Startable", "serve_forever"]
 
 SHUTDOWN_TIMEOUT = 2.0
+
+_S = TypeVar("_S", bound="Startable")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -40,7 +42,30 @@ def _runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
 
 
-class ServerThread:
+class Startable:
+    """A ``with`` block around :meth:`start` (which returns self) and :meth:`stop`."""
+
+    def start(self: _S) -> _S:
+        """Start; subclasses do the work and return self."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop; subclasses do the work."""
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerThread(Startable):
     """An aiohttp application served from its own event loop on a daemon thread."""
 
     def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -84,17 +109,6 @@ class ServerThread:
         thread.join()
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def _shutdown(runner: web.AppRunner) -> None:

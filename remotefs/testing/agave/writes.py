@@ -158,8 +158,7 @@ class FileWrites(FilesBase):
         self, request: web.Request, t: Target, path: str, fields: dict[str, str]
     ) -> web.Response:
         """Create ``urlpath/path`` (``path`` alone when the URL names no path) and its parents."""
-        target = self.store.resolve(f"{t.remainder}/{path}" if t.remainder else path)
-        self.store.require_write(t.user, target)
+        target = self._destination(t, f"{t.remainder}/{path}" if t.remainder else path)
         created = self.store.mkdir(target)
         if not created:
             result = self.logical_file(t, target)
@@ -176,13 +175,18 @@ class FileWrites(FilesBase):
         self.store.existing(t.path)
         return t.path
 
+    def _destination(self, t: Target, path: str) -> str:
+        """`path` resolved as a destination the caller may write."""
+        dst = self.store.resolve(path)
+        self.store.require_write(t.user, dst)
+        return dst
+
     async def _rename(
         self, request: web.Request, t: Target, path: str, fields: dict[str, str]
     ) -> web.Response:
         """New name in the same parent directory; an existing target is refused."""
         src = self._source(t, write=True)
-        dst = self.store.resolve(f"{src.rsplit('/', 1)[0]}/{path}")
-        self.store.require_write(t.user, dst)
+        dst = self._destination(t, f"{src.rsplit('/', 1)[0]}/{path}")
         if self.store.stat(dst) is not None:
             raise AgaveError(400, f"A File or folder at {dst} already exists")
         self.store.move(src, dst)
@@ -194,8 +198,7 @@ class FileWrites(FilesBase):
     ) -> web.Response:
         """Copy to a destination path: files overwrite, directories merge, ``append`` appends."""
         src = self._source(t, write=False)
-        dst = self.store.resolve(path)
-        self.store.require_write(t.user, dst)
+        dst = self._destination(t, path)
         append = fields.get("append", "").strip().lower() == "true"
         existed = await asyncio.to_thread(self.store.copy, src, dst, append)
         event = "OVERWRITTEN" if existed else "CREATED"
@@ -208,8 +211,7 @@ class FileWrites(FilesBase):
     ) -> web.Response:
         """Move to a destination path, replacing a same-kind target."""
         src = self._source(t, write=True)
-        dst = self.store.resolve(path)
-        self.store.require_write(t.user, dst)
+        dst = self._destination(t, path)
         self.store.move(src, dst)
         self.store.record(dst, "MOVED", t.user, f"File item moved from {src} to {dst}")
         return success(request, self.logical_file(t, dst), "Move success")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,7 +29,7 @@ from remotefs.testing.edito.motoserver import MotoProcess
 from remotefs.testing.edito.processes import PREFIX, ProcessApi
 from remotefs.testing.edito.sts import CredentialStore, Sts, is_sts
 from remotefs.testing.faults import FaultInjector
-from remotefs.testing.server import ServerThread
+from remotefs.testing.server import ServerThread, Startable
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
@@ -40,7 +39,7 @@ __all__ = ["EditoEmulator"]
 USER_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,56}[a-z0-9])?$")
 
 
-class EditoEmulator:
+class EditoEmulator(Startable):
     """Users, tokens, credentials, jobs and the four servers of one emulated EDITO."""
 
     def __init__(
@@ -144,17 +143,6 @@ class EditoEmulator:
                 server.stop()
         self._process_server = self._front_server = self._auth_server = None
         self.moto.stop()
-
-    def __enter__(self) -> EditoEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- test controls ---------------------------------------------------------------------------
 

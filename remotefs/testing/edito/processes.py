@@ -164,22 +164,31 @@ class ProcessApi:
             return _problem(401, "Unauthorized", "this token is meant for MinIO, not this API")
         return str(claims.get("preferred_username"))
 
-    def _job(self, request: web.Request, user: str) -> EmulatedJob | web.Response:
+    def _job(self, request: web.Request) -> EmulatedJob | web.Response:
+        """The caller's job named in the path, or the 401 or 404 to answer."""
+        user = self._user(request)
+        if isinstance(user, web.Response):
+            return user
         job = self.jobs.get(request.match_info["jid"])
         if job is None or job.owner != user:
             detail = f"no job {request.match_info['jid']}"
             return _problem(404, "Not Found", detail, "no-such-job")
         return job
 
-    def _process(self, request: web.Request) -> ProcessSpec | web.Response:
+    def _process(self, request: web.Request) -> tuple[str, ProcessSpec] | web.Response:
+        """The caller and the process named in the path, or the 401 or 404 to answer."""
+        user = self._user(request)
+        if isinstance(user, web.Response):
+            return user
         spec = self.catalog.get(request.match_info["pid"])
         if spec is None:
             detail = f"no process {request.match_info['pid']}"
             return _problem(404, "Not Found", detail, "no-such-process")
-        return spec
+        return user, spec
 
     @staticmethod
-    def _page(request: web.Request, items: list[Any], default: int) -> list[Any] | web.Response:
+    def _page(request: web.Request, key: str, items: list[Any], default: int) -> web.Response:
+        """``{key: [...]}`` with the page of `items` the query asks for, or the 400 to answer."""
         try:
             limit = int(request.query.get("limit", default))
             page = int(request.query.get("page", 1))
@@ -187,36 +196,31 @@ class ProcessApi:
             return _problem(400, "Bad Request", "limit and page must be integers")
         if limit < 1 or page < 1:
             return _problem(400, "Bad Request", "limit and page start at 1")
-        return items[(page - 1) * limit : page * limit]
+        return web.json_response({key: items[(page - 1) * limit : page * limit]})
 
     # -- routes ----------------------------------------------------------------------------------
 
     async def list_processes(self, request: web.Request) -> web.Response:
         """GET /processes: the catalog (no login needed)."""
         base = self._base(request)
-        page = self._page(request, [s.summary(base) for s in self.catalog.values()], 100)
-        if isinstance(page, web.Response):
-            return page
-        return web.json_response({"processes": page})
+        return self._page(
+            request, "processes", [s.summary(base) for s in self.catalog.values()], 100
+        )
 
     async def describe(self, request: web.Request) -> web.Response:
         """GET /processes/{id}."""
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        spec = self._process(request)
-        if isinstance(spec, web.Response):
-            return spec
+        found = self._process(request)
+        if isinstance(found, web.Response):
+            return found
+        _, spec = found
         return web.json_response(spec.describe(self._base(request)))
 
     async def execute(self, request: web.Request) -> web.Response:
         """POST /processes/{id}/execution: 201 and a job that runs in the background."""
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        spec = self._process(request)
-        if isinstance(spec, web.Response):
-            return spec
+        found = self._process(request)
+        if isinstance(found, web.Response):
+            return found
+        user, spec = found
         try:
             body = await request.json()
         except ValueError:
@@ -253,27 +257,18 @@ class ProcessApi:
             and (not wanted or job.status in wanted)
             and (not process_id or job.process.id == process_id)
         ]
-        page = self._page(request, found, 200)
-        if isinstance(page, web.Response):
-            return page
-        return web.json_response({"jobs": page})
+        return self._page(request, "jobs", found, 200)
 
     async def status(self, request: web.Request) -> web.Response:
         """GET /jobs/{id}: the statusInfo."""
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        job = self._job(request, user)
+        job = self._job(request)
         if isinstance(job, web.Response):
             return job
         return web.json_response(job.status_info(self._base(request)))
 
     async def results(self, request: web.Request) -> web.Response:
         """GET /jobs/{id}/results: the outputs once successful."""
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        job = self._job(request, user)
+        job = self._job(request)
         if isinstance(job, web.Response):
             return job
         if job.status == "successful":
@@ -286,10 +281,7 @@ class ProcessApi:
 
     async def dismiss(self, request: web.Request) -> web.Response:
         """DELETE /jobs/{id}: cancel the job; it stays listed as dismissed."""
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        job = self._job(request, user)
+        job = self._job(request)
         if isinstance(job, web.Response):
             return job
         if job.task is not None and not job.task.done():
