@@ -7,6 +7,7 @@ ready and serves until SIGINT or SIGTERM.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import signal
@@ -42,16 +43,16 @@ def _runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
 
 
-class Startable:
+class Startable(abc.ABC):
     """A ``with`` block around :meth:`start` (which returns self) and :meth:`stop`."""
 
+    @abc.abstractmethod
     def start(self: _S) -> _S:
-        """Start; subclasses do the work and return self."""
-        raise NotImplementedError
+        """Start, and return self."""
 
+    @abc.abstractmethod
     def stop(self) -> None:
-        """Stop; subclasses do the work."""
-        raise NotImplementedError
+        """Stop (idempotent)."""
 
     def __enter__(self: _S) -> _S:
         return self.start()
