@@ -358,3 +358,41 @@ def new_session(
         ),
         read_bufsize=read_bufsize,
     )
+
+
+class LazySession:
+    """One aiohttp session per client: made on first use inside the running loop, and closed
+    on that same loop, or its connections dropped when that loop is gone or is the caller's."""
+
+    def __init__(
+        self, timeouts: Timeouts, verify: bool, *, connections: int = 64, read_bufsize: int = 2**16
+    ) -> None:
+        self._make = lambda: new_session(
+            timeouts, verify, connections=connections, read_bufsize=read_bufsize
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def get(self) -> aiohttp.ClientSession:
+        """The session, made now if there is none (or it was closed)."""
+        if self._session is None or self._session.closed:
+            self._session = self._make()
+            self._loop = asyncio.get_running_loop()
+        return self._session
+
+    def close(self) -> None:
+        """Close the session from any thread (a later :meth:`get` makes a new one)."""
+        session, loop = self._session, self._loop
+        self._session = self._loop = None
+        if session is None or session.closed:
+            return
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            from fsspec.asyn import sync
+
+            try:
+                sync(loop, session.close, timeout=2)
+                return
+            except Exception:
+                log.debug("could not close the session on its loop; dropping its connections")
+        if session.connector is not None:
+            session.connector._close()

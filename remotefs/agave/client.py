@@ -28,11 +28,11 @@ from remotefs.errors import (
     TransferError,
 )
 from remotefs.http import (
+    LazySession,
     RetryPolicy,
     Timeouts,
     error_for_status,
     fetch,
-    new_session,
     request,
     service_message,
 )
@@ -98,28 +98,14 @@ class AgaveClient:
         self.timeouts = timeouts
         self.verify = verify
         self.page_size = page_size
-        self._session: aiohttp.ClientSession | None = None
+        self.sessions = LazySession(timeouts, verify, read_bufsize=CHUNK)
 
     def __repr__(self) -> str:
         return f"AgaveClient({self.base_url!r})"
 
     async def session(self) -> aiohttp.ClientSession:
         """The shared session (created inside the running event loop)."""
-        if self._session is None or self._session.closed:
-            self._session = new_session(self.timeouts, self.verify, read_bufsize=CHUNK)
-        return self._session
-
-    async def close(self) -> None:
-        """Close the session and its connections."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-
-    def abort(self) -> None:
-        """Drop the connections without the event loop (when it is already gone)."""
-        if self._session is not None and self._session.connector is not None:
-            self._session.connector._close()
-        self._session = None
+        return await self.sessions.get()
 
     def url(self, endpoint: str, path: AgavePath) -> str:
         """``{base}/files/v2/{endpoint}/system/SYSTEM/path``."""

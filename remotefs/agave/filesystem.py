@@ -158,7 +158,7 @@ class AgaveFileSystem(AsyncFileSystem):
         # A listed directory's own entry, so info() of a folder just listed costs nothing;
         # forgotten with the listing cache.
         self._dir_info: dict[str, dict[str, Any]] = {}
-        weakref.finalize(self, _close_client, self.client, getattr(self, "_loop", None))
+        weakref.finalize(self, self.client.sessions.close)
 
     # -- identity, pickling, secrets --------------------------------------------------------
 
@@ -552,14 +552,3 @@ def _has_magic(path: str) -> bool:
 
 def _rebuild(cls: type[AgaveFileSystem], state: dict[str, Any]) -> AgaveFileSystem:
     return cls(**state)
-
-
-def _close_client(client: AgaveClient, loop: asyncio.AbstractEventLoop | None) -> None:
-    """Finalizer: close the client's connections from whatever state the loop is in."""
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        try:
-            sync(loop, client.close, timeout=1)
-            return
-        except Exception:
-            pass
-    client.abort()

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from remotefs.http import RetryPolicy, Timeouts, new_session, request
+from remotefs.http import LazySession, RetryPolicy, Timeouts, request
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from remotefs.errors import RemoteError
     from remotefs.http import BearerAuth
 
@@ -68,8 +66,8 @@ class JsonApi:
         self.retry = retry
         self.timeouts = timeouts
         self.verify = verify
-        self._session: aiohttp.ClientSession | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._sessions = LazySession(timeouts, verify, connections=16)
+        weakref.finalize(self, self._sessions.close)
 
     def __repr__(self) -> str:
         return f"JsonApi({self.base_url!r})"
@@ -134,7 +132,7 @@ class JsonApi:
 
         extra: dict[str, Any] = {"on_error": on_error} if on_error is not None else {}
         resp = await request(
-            await self._session_here(),
+            await self._sessions.get(),
             method,
             url,
             idempotent=idempotent,
@@ -153,32 +151,6 @@ class JsonApi:
             resp.release()
         return Reply(resp.status, dict(resp.headers), body, str(resp.url))
 
-    async def _session_here(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = new_session(self.timeouts, self.verify, connections=16)
-            self._finalizer = weakref.finalize(self, _close_session, self._session)
-        return self._session
-
     def close(self) -> None:
         """Close the session (a later call opens a new one)."""
-        if self._finalizer is not None:
-            self._finalizer()
-        self._session = None
-        self._finalizer = None
-
-
-def _close_session(session: aiohttp.ClientSession) -> None:
-    """Close a session on fsspec's loop, or drop its connections when the loop is gone."""
-    from fsspec.asyn import get_loop, sync
-
-    if session.closed:
-        return
-    loop = get_loop()
-    if loop.is_running() and not loop.is_closed():
-        try:
-            sync(loop, session.close, timeout=2)
-            return
-        except Exception:
-            pass
-    if session.connector is not None:
-        session.connector._close()
+        self._sessions.close()
