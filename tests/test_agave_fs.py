@@ -12,6 +12,7 @@ import pytest
 from conftest import CAROL_PASSWORD, make_agave_fs
 from fsspec.callbacks import Callback
 
+from remotefs.agave.client import BULK_MIN
 from remotefs.errors import TransferError
 from remotefs.testing.agave import AgaveEmulator
 from remotefs.testing.server import ServerThread
@@ -120,6 +121,71 @@ def test_get_file_streams_to_temp_name_and_renames(agave_fs, agave_dir, tmp_path
     assert target.read_bytes() == data
     assert progress.sizes == [len(data)] and progress.value == len(data)
     assert os.listdir(target.parent) == ["d.bin"]
+
+
+LARGE = BULK_MIN + 4321  # large enough for the bulk lane
+
+
+def test_large_get_file_is_one_plain_get(agave_emulator, agave_dir, tmp_path):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    data = os.urandom(LARGE)
+    (disk / "big.bin").write_bytes(data)
+    fs = make_agave_fs(url)
+    fs.ls(path)
+    before = len(emu.requests)
+    progress = Recorder()
+    fs.get_file(f"{path}/big.bin", str(tmp_path / "big.bin"), callback=progress)
+    media = [method for method, where in emu.requests[before:] if "/media/" in where]
+    assert media == ["GET"]
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert progress.sizes == [LARGE] and progress.value == LARGE
+
+
+def test_large_downloads_resume_after_cuts_and_503s(tmp_path):
+    emu = AgaveEmulator(fail_rate=1.0, seed=11)
+    first_gets: set[str] = set()
+    ranges: list[str] = []
+
+    def exempt(request) -> bool:
+        """Fail (503 or a cut body) the first GET of each file, which the bulk lane sends."""
+        if "/media/" not in request.path:
+            return True
+        ranges.append(request.headers.get("Range", ""))
+        if request.path in first_gets:
+            return True
+        first_gets.add(request.path)
+        return False
+
+    emu.fault_injector.exempt = exempt
+    folder = emu.root / "home" / "demo" / "big"
+    folder.mkdir(parents=True)
+    originals = {f"b{i}.bin": os.urandom(LARGE - i) for i in range(6)}
+    for name, data in originals.items():
+        (folder / name).write_bytes(data)
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        fs.get("cic.storage/demo/big/", str(tmp_path / "back") + "/", recursive=True)
+    assert emu.fault_injector.injected == len(originals)
+    resumed = [r for r in ranges if r and not r.startswith("bytes=0-")]
+    assert resumed, "a cut body must be resumed from where it broke, not fetched again"
+    assert ranges.count("") > len(originals), "a 503 must be retried"
+    for name, data in originals.items():
+        assert (tmp_path / "back" / name).read_bytes() == data
+
+
+def test_large_download_with_an_expired_token(agave_emulator, agave_dir, tmp_path):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    data = os.urandom(LARGE)
+    (disk / "big.bin").write_bytes(data)
+    fs = make_agave_fs(url)
+    fs.ls(path)
+    old = fs.tokens.token.access_token
+    emu.expire_tokens()
+    fs.get_file(f"{path}/big.bin", str(tmp_path / "big.bin"))
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert fs.tokens.token.access_token != old
 
 
 def test_get_recursive(agave_fs, agave_dir, tmp_path):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from remotefs.http import BearerAuth
 
 CHUNK = 1 << 20
+BULK_MIN = 8 << 20  # files this large are downloaded through remotefs.bulk
 DEFAULT_PAGE_SIZE = 1000
 # At most two children ('.' and '..' from the storage adapter) are skipped while using a
 # slot each, so a page that is short by more than this proves the listing is complete.
@@ -253,6 +254,31 @@ class AgaveClient:
                         f"download ended at byte {pos}, expected {total}", path=path.fs_path()
                     )
         return pos - start
+
+    async def download_to(
+        self, path: AgavePath, out: BinaryIO, size: int, progress: Callable[[int], object]
+    ) -> int:
+        """Write the whole file (``size`` bytes expected) into ``out``; return the byte count.
+
+        A large file goes through the bulk lane (:mod:`remotefs.bulk`) first; whatever that
+        leaves undone (an error status, a broken connection) :meth:`download` fetches from
+        the first missing byte, with its retries, token refresh and error messages.
+        """
+        from remotefs.bulk import bulk_get
+
+        def write(chunk: bytes | memoryview) -> None:
+            out.write(chunk)
+            progress(len(chunk))
+
+        copied = 0
+        if size >= BULK_MIN:
+            headers = {"Authorization": await self.auth.header()}
+            url = self.url("media", path)
+            reply = await bulk_get(url, headers, write, timeouts=self.timeouts, verify=self.verify)
+            if reply.status == 200 and not reply.broken:
+                return reply.copied
+            copied = reply.copied
+        return copied + await self.download(path, write, start=copied)
 
     async def read(self, path: AgavePath, start: int = 0, end: int | None = None) -> bytes:
         """Bytes ``[start, end)`` of a file, in memory."""

@@ -340,12 +340,8 @@ class AgaveFileSystem(AsyncFileSystem):
         callback.set_size(size)
         try:
             with os.fdopen(fd, "wb") as out:
-
-                def sink(chunk: bytes) -> None:
-                    out.write(chunk)
-                    callback.relative_update(len(chunk))
-
-                written = await self.client.download(AgavePath.parse(rpath), sink)
+                where = AgavePath.parse(rpath)
+                written = await self.client.download_to(where, out, size, callback.relative_update)
             if written != size:
                 raise TransferError(f"downloaded {written} bytes, expected {size}", path=rpath)
             os.replace(tmp, lpath)

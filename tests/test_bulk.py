@@ -1,0 +1,150 @@
+"""The bulk download lane (remotefs.bulk) against small aiohttp servers over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import time
+
+import pytest
+from aiohttp import web
+
+from remotefs.bulk import BulkGet, bulk_get
+from remotefs.http import Timeouts
+from remotefs.testing.server import ServerThread
+
+BODY = os.urandom(300_000)
+
+
+def make_app(seen: list[dict[str, str]]) -> web.Application:
+    """Routes that answer in the ways a bulk GET must tell apart."""
+
+    async def whole(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(body=BODY)
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(BODY), 70_000):
+            await resp.write(BODY[i : i + 70_000])
+        await resp.write_eof()
+        return resp
+
+    async def missing(request: web.Request) -> web.Response:
+        return web.json_response({"status": "error", "message": "no such file"}, status=404)
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://192.0.2.1/stolen")
+
+    async def cut(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(len(BODY))})
+        await resp.prepare(request)
+        await resp.write(BODY[:100_000])
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Length": str(len(BODY))})
+        await resp.prepare(request)
+        await resp.write(BODY[:1000])
+        await asyncio.sleep(60)
+        return resp
+
+    app = web.Application()
+    for path, handler in [
+        ("/whole", whole),
+        ("/chunked", chunked),
+        ("/missing", missing),
+        ("/elsewhere", elsewhere),
+        ("/cut", cut),
+        ("/stalls", stalls),
+    ]:
+        app.router.add_get(path, handler)
+    return app
+
+
+@pytest.fixture(scope="module")
+def server():
+    seen: list[dict[str, str]] = []
+    with ServerThread(make_app(seen)) as running:
+        yield running.url, seen
+
+
+def run(url: str, headers: dict[str, str] | None = None):
+    parts: list[bytes] = []
+    reply = asyncio.run(bulk_get(url, headers or {}, lambda view: parts.append(bytes(view))))
+    return reply, b"".join(parts)
+
+
+def test_copies_a_whole_body_with_our_headers(server):
+    url, seen = server
+    reply, body = run(f"{url}/whole?x=1", {"Authorization": "Bearer abc"})
+    assert body == BODY
+    assert (reply.status, reply.length, reply.copied) == (200, len(BODY), len(BODY))
+    assert not reply.broken
+    assert seen[-1]["Authorization"] == "Bearer abc"
+    assert seen[-1]["Accept-Encoding"] == "identity"
+
+
+def test_copies_a_chunked_body(server):
+    reply, body = run(f"{server[0]}/chunked")
+    assert body == BODY and reply.length is None and not reply.broken
+
+
+def test_an_error_status_is_reported_and_nothing_written(server):
+    reply, body = run(f"{server[0]}/missing")
+    assert (reply.status, reply.copied, body) == (404, 0, b"")
+
+
+def test_a_redirect_is_not_followed(server):
+    # the bearer token must never travel to another host: the lane follows nothing
+    reply, body = run(f"{server[0]}/elsewhere", {"Authorization": "Bearer abc"})
+    assert (reply.status, body) == (302, b"")
+
+
+def test_a_cut_body_is_reported_broken_with_what_was_copied(server):
+    reply, body = run(f"{server[0]}/cut")
+    assert reply.broken and reply.status == 200
+    assert reply.copied == len(body) and BODY.startswith(body) and len(body) < len(BODY)
+
+
+def test_an_unreachable_server_is_reported_broken():
+    reply, body = run("http://127.0.0.1:9/nothing-listens-here")
+    assert reply.broken and reply.status == 0 and body == b""
+
+
+def test_errors_of_the_writer_propagate(server):
+    def full_disk(view: memoryview) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        asyncio.run(bulk_get(f"{server[0]}/whole", {}, full_disk))
+
+
+def test_cancelling_aborts_a_stalled_copy_promptly(server):
+    written: list[int] = []
+
+    async def cancelled() -> None:
+        copy = bulk_get(
+            f"{server[0]}/stalls", {}, lambda view: written.append(len(view)),
+            timeouts=Timeouts(connect=5, read=50),
+        )  # fmt: skip
+        await asyncio.wait_for(copy, 0.5)
+
+    started = time.monotonic()
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(cancelled())
+    # the socket was shut down under the blocked read: no wait for the 50 s read timeout
+    assert time.monotonic() - started < 10
+    assert sum(written) == 1000
+
+
+def test_only_http_urls_and_no_secret_in_repr():
+    with pytest.raises(ValueError, match="http"):
+        BulkGet("ftp://host/file", {})
+    job = BulkGet("https://host/files?token=x", {"Authorization": "Bearer secret"})
+    assert "secret" not in repr(job) and "token" not in repr(job)
