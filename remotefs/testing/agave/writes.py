@@ -13,15 +13,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
+from aiohttp.hdrs import CONTENT_TYPE
 
 from remotefs.testing.agave.envelope import read_fields, success
 from remotefs.testing.agave.files import FilesBase, Target
 from remotefs.testing.agave.store import AgaveError, Store, new_uuid
+from remotefs.testing.multipart import MultipartError, MultipartStream, boundary_of
 
 __all__ = ["FileWrites"]
 
-CHUNK = 4 << 20
 FIELD_LIMIT = 64 << 10
 Action = Callable[[web.Request, Target, str, dict[str, str]], Awaitable[web.Response]]
 
@@ -90,20 +91,18 @@ class FileWrites(FilesBase):
         """Stream ``fileToUpload`` to `staged`; return its file name (None: no part) and fields."""
         original: str | None = None
         fields: dict[str, str] = {}
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                await part.release()
-            elif part.name == "fileToUpload" and original is None:
-                original = part.filename or ""
-                await _spool(part, staged)
-            elif part.name and part.filename is None:
-                value = bytearray()
-                while chunk := await part.read_chunk(FIELD_LIMIT):
-                    value += chunk[: max(0, FIELD_LIMIT - len(value))]
-                fields[part.name.lower()] = value.decode(part.get_charset("utf-8"), "replace")
-            else:
-                await part.release()
+        try:
+            form = MultipartStream(request.content, boundary_of(request.headers[CONTENT_TYPE]))
+            while (part := await form.next_part()) is not None:
+                if part.name == "fileToUpload" and original is None:
+                    original = part.filename or ""
+                    with open(staged, "wb") as out:
+                        await form.read_into(out.write)
+                elif part.name and part.filename is None:
+                    value = await form.read(FIELD_LIMIT)
+                    fields[part.name.lower()] = value.decode("utf-8", "replace")
+        except MultipartError as exc:
+            raise AgaveError(400, f"Malformed multipart body: {exc}") from None
         return original, fields
 
     def _stage(self, staged: Path, path: str, user: str) -> None:
@@ -215,28 +214,3 @@ class FileWrites(FilesBase):
         self.store.move(src, dst)
         self.store.record(dst, "MOVED", t.user, f"File item moved from {src} to {dst}")
         return success(request, self.logical_file(t, dst), "Move success")
-
-
-async def _spool(part: BodyPartReader, staged: Path) -> None:
-    """Stream a part to disk; each ~CHUNK batch is written by a worker while the next is parsed."""
-    loop = asyncio.get_running_loop()
-    writing: asyncio.Future[None] | None = None
-    with open(staged, "wb") as out:
-        try:
-            batch: list[bytes] = []
-            size = 0
-            while chunk := await part.read_chunk(CHUNK):
-                batch.append(chunk)
-                size += len(chunk)
-                if size >= CHUNK:
-                    if writing is not None:
-                        await writing
-                    writing = loop.run_in_executor(None, out.writelines, batch)
-                    batch, size = [], 0
-            if writing is not None:
-                await writing
-            writing = None
-            out.writelines(batch)
-        finally:
-            if writing is not None:
-                await asyncio.gather(writing, return_exceptions=True)
