@@ -10,9 +10,11 @@ import time
 import fsspec
 import pytest
 from conftest import CAROL_PASSWORD, make_agave_fs
+from fsspec.asyn import sync
 from fsspec.callbacks import Callback
 
 from remotefs.agave.client import BULK_MIN
+from remotefs.agave.paths import AgavePath
 from remotefs.errors import TransferError
 from remotefs.testing.agave import AgaveEmulator
 from remotefs.testing.server import ServerThread
@@ -211,6 +213,55 @@ def test_put_file_waits_for_staging(tmp_path):
         assert (emu.root / "home/demo/new/up.bin").read_bytes() == data
         assert fs.info("cic.storage/demo/new/up.bin")["size"] == len(data)
         assert progress.value == len(data)
+
+
+def test_large_put_file_is_one_post_into_a_folder_made_first(agave_emulator, agave_dir, tmp_path):
+    emu, url = agave_emulator
+    path, disk = agave_dir
+    local = tmp_path / "big upload ü.bin"
+    data = os.urandom(LARGE)
+    local.write_bytes(data)
+    fs = make_agave_fs(url)
+    fs.ls(path)
+    before = len(emu.requests)
+    progress = Recorder()
+    fs.put_file(str(local), f"{path}/new/big upload ü.bin", callback=progress)
+    assert (disk / "new" / "big upload ü.bin").read_bytes() == data
+    posts = [where for method, where in emu.requests[before:] if method == "POST"]
+    assert len(posts) == 1 and progress.value == LARGE
+
+
+def test_large_uploads_survive_503s_and_an_expired_token(tmp_path):
+    emu = AgaveEmulator(fail_rate=1.0, seed=5)
+    first_posts: set[str] = set()
+
+    def exempt(request) -> bool:
+        """Answer 503 to the first upload of each file (the bulk lane's)."""
+        if request.method != "POST" or "/media/" not in request.path:
+            return True
+        key = request.path + request.headers.get("Content-Length", "")
+        if key in first_posts:
+            return True
+        first_posts.add(key)
+        return False
+
+    emu.fault_injector.exempt = exempt
+    local = tmp_path / "big.bin"
+    data = os.urandom(LARGE)
+    local.write_bytes(data)
+    with ServerThread(emu.make_app()) as server:
+        fs = make_agave_fs(server.url)
+        fs.put_file(str(local), "cic.storage/demo/one.bin")
+        assert emu.fault_injector.injected == 1
+        emu.fault_injector.fail_rate = 0.0
+        old = fs.tokens.token.access_token
+        emu.expire_tokens()  # the lane meets the gateway's 401; the regular path refreshes
+        home, two = AgavePath.parse("cic.storage/demo"), AgavePath.parse("cic.storage/demo/two.bin")
+        sync(fs.loop, fs.client.upload, home, "two.bin", lambda: open(local, "rb"), LARGE)
+        sync(fs.loop, lambda: fs.client.wait_staged(two, LARGE, timeout=30))
+        assert fs.tokens.token.access_token != old
+    for name in ("one.bin", "two.bin"):
+        assert (emu.root / "home/demo" / name).read_bytes() == data
 
 
 def test_staging_failure_is_an_error(tmp_path):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
+import io
+import json
 import os
 import time
 
 import pytest
 from aiohttp import web
 
-from remotefs.bulk import BulkGet, bulk_get
+from remotefs.bulk import BulkGet, bulk_get, bulk_upload
 from remotefs.http import Timeouts
 from remotefs.testing.server import ServerThread
 
@@ -47,6 +50,13 @@ def make_app(seen: list[dict[str, str]]) -> web.Application:
         request.transport.close()
         return resp
 
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response({"length": len(body), "sha": hashlib.sha256(body).hexdigest()})
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"message": "token expired"}, status=401)
+
     async def stalls(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Length": str(len(BODY))})
         await resp.prepare(request)
@@ -64,6 +74,8 @@ def make_app(seen: list[dict[str, str]]) -> web.Application:
         ("/stalls", stalls),
     ]:
         app.router.add_get(path, handler)
+    app.router.add_post("/echo", echo)
+    app.router.add_post("/refuse", refuse)
     return app
 
 
@@ -84,7 +96,7 @@ def test_copies_a_whole_body_with_our_headers(server):
     url, seen = server
     reply, body = run(f"{url}/whole?x=1", {"Authorization": "Bearer abc"})
     assert body == BODY
-    assert (reply.status, reply.length, reply.copied) == (200, len(BODY), len(BODY))
+    assert (reply.status, reply.length, reply.moved) == (200, len(BODY), len(BODY))
     assert not reply.broken
     assert seen[-1]["Authorization"] == "Bearer abc"
     assert seen[-1]["Accept-Encoding"] == "identity"
@@ -97,7 +109,7 @@ def test_copies_a_chunked_body(server):
 
 def test_an_error_status_is_reported_and_nothing_written(server):
     reply, body = run(f"{server[0]}/missing")
-    assert (reply.status, reply.copied, body) == (404, 0, b"")
+    assert (reply.status, reply.moved, body) == (404, 0, b"")
 
 
 def test_a_redirect_is_not_followed(server):
@@ -109,7 +121,7 @@ def test_a_redirect_is_not_followed(server):
 def test_a_cut_body_is_reported_broken_with_what_was_copied(server):
     reply, body = run(f"{server[0]}/cut")
     assert reply.broken and reply.status == 200
-    assert reply.copied == len(body) and BODY.startswith(body) and len(body) < len(BODY)
+    assert reply.moved == len(body) and BODY.startswith(body) and len(body) < len(BODY)
 
 
 def test_an_unreachable_server_is_reported_broken():
@@ -148,3 +160,31 @@ def test_only_http_urls_and_no_secret_in_repr():
         BulkGet("ftp://host/file", {})
     job = BulkGet("https://host/files?token=x", {"Authorization": "Bearer secret"})
     assert "secret" not in repr(job) and "token" not in repr(job)
+
+
+def upload(url: str, parts, length: int):
+    return asyncio.run(bulk_upload("POST", url, {"X-Test": "1"}, parts, length))
+
+
+def test_an_upload_sends_byte_strings_and_streams_in_order(server):
+    head, tail = b"head-", b"-tail"
+    reply = upload(f"{server[0]}/echo", [head, io.BytesIO(BODY), tail], len(BODY) + 10)
+    assert reply.status == 200 and not reply.broken and reply.moved == len(BODY) + 10
+    sent = json.loads(reply.body)
+    assert sent == {"length": len(BODY) + 10, "sha": hashlib.sha256(head + BODY + tail).hexdigest()}
+
+
+def test_a_stream_longer_than_announced_is_cut_to_the_length(server):
+    reply = upload(f"{server[0]}/echo", [io.BytesIO(BODY + b"grown"), b"!"], len(BODY) + 1)
+    assert json.loads(reply.body)["sha"] == hashlib.sha256(BODY + b"!").hexdigest()
+
+
+def test_a_stream_shorter_than_announced_is_broken(server):
+    reply = upload(f"{server[0]}/echo", [io.BytesIO(BODY[:10])], len(BODY))
+    assert reply.broken and reply.moved == 10
+
+
+def test_an_upload_refused_early_reports_the_status_or_a_break(server):
+    big = io.BytesIO(bytes(64 << 20))
+    reply = upload(f"{server[0]}/refuse", [big], 64 << 20)
+    assert reply.broken or reply.status == 401

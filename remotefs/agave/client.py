@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote
 
 from remotefs.agave.entries import Entry
 from remotefs.agave.paths import AgavePath
@@ -28,6 +31,7 @@ from remotefs.errors import (
     TransferError,
 )
 from remotefs.http import (
+    RETRY_STATUSES,
     LazySession,
     RetryPolicy,
     Timeouts,
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 
     from remotefs.http import BearerAuth
 
+UploadBody = io.RawIOBase | io.BufferedIOBase  # a binary stream that can ``readinto``
 CHUNK = 1 << 20
 BULK_MIN = 8 << 20  # files this large are downloaded through remotefs.bulk
 DEFAULT_PAGE_SIZE = 1000
@@ -140,15 +145,7 @@ class AgaveClient:
         status, body = await fetch(
             method=method, url=url, idempotent=idempotent, **policy, **kwargs
         )
-        if not body:
-            return status, None
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise RemoteError("Agave answered something that is not JSON", status=status) from None
-        if isinstance(data, dict) and "result" in data:
-            return status, data["result"]
-        return status, data
+        return status, _envelope_result(status, body)
 
     # -- listings -------------------------------------------------------------------------
 
@@ -276,8 +273,8 @@ class AgaveClient:
             url = self.url("media", path)
             reply = await bulk_get(url, headers, write, timeouts=self.timeouts, verify=self.verify)
             if reply.status == 200 and not reply.broken:
-                return reply.copied
-            copied = reply.copied
+                return reply.moved
+            copied = reply.moved
         return copied + await self.download(path, write, start=copied)
 
     async def read(self, path: AgavePath, start: int = 0, end: int | None = None) -> bytes:
@@ -287,14 +284,22 @@ class AgaveClient:
         return b"".join(parts)
 
     async def upload(
-        self, parent: AgavePath, name: str, open_body: Callable[[], BinaryIO]
+        self, parent: AgavePath, name: str, open_body: Callable[[], UploadBody], size: int = 0
     ) -> Entry:
-        """Multipart upload of ``name`` into the directory ``parent``; returns the queued file.
+        """Multipart upload of ``name`` (``size`` bytes) into the directory ``parent``; returns
+        the queued file.
 
-        The body streams from ``open_body()`` (called again for each attempt). Re-sending an
-        upload is safe: it replaces the file at a fixed path.
+        The body streams from ``open_body()`` (called again for each attempt). A large body
+        goes through the bulk lane (:mod:`remotefs.bulk`) first; if that breaks, or meets an
+        expired token or a transient error, the regular path sends it again with its retries
+        and token refresh. Re-sending an upload is safe: it replaces the file at a fixed path.
         """
         import aiohttp
+
+        if size >= BULK_MIN:
+            queued = await self._bulk_upload(parent, name, open_body, size)
+            if queued is not None:
+                return queued
 
         def form() -> aiohttp.FormData:
             data = aiohttp.FormData()
@@ -310,6 +315,31 @@ class AgaveClient:
         url = self.url("media", parent)
         _, result = await self._result("POST", url, parent.child(name), idempotent=True, data=form)
         return result or {}
+
+    async def _bulk_upload(
+        self, parent: AgavePath, name: str, open_body: Callable[[], UploadBody], size: int
+    ) -> Entry | None:
+        """The upload through the bulk lane; None when the regular path should try again."""
+        from remotefs.bulk import bulk_upload
+
+        boundary = uuid.uuid4().hex
+        head, tail = _multipart_frame(boundary, name)
+        headers = {
+            "Authorization": await self.auth.header(),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        }
+        url, length = self.url("media", parent), len(head) + size + len(tail)
+        with open_body() as body:
+            reply = await bulk_upload(
+                "POST", url, headers, [head, body, tail], length,
+                timeouts=self.timeouts, verify=self.verify,
+            )  # fmt: skip
+        if reply.broken or reply.status == 401 or reply.status in RETRY_STATUSES:
+            return None
+        target = parent.child(name).fs_path()
+        if not 200 <= reply.status < 300:
+            raise agave_error(reply.status, reply.body, target)
+        return _envelope_result(reply.status, reply.body) or {}
 
     async def wait_staged(
         self, path: AgavePath, size: int, *, timeout: float, poll: float = 0.05
@@ -376,6 +406,35 @@ class AgaveClient:
     async def delete(self, path: AgavePath) -> None:
         """Delete a file or a whole directory tree."""
         await self._result("DELETE", self.url("media", path), path, idempotent=True)
+
+
+def _envelope_result(status: int, body: bytes) -> Any:
+    """The ``result`` of an Agave JSON envelope (the whole document if it has none)."""
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise RemoteError("Agave answered something that is not JSON", status=status) from None
+    if isinstance(data, dict) and "result" in data:
+        return data["result"]
+    return data
+
+
+def _multipart_frame(boundary: str, name: str) -> tuple[bytes, bytes]:
+    """What goes before and after the file's bytes in an upload form: the ``fileName`` field
+    (the name Agave keeps) and the ``fileToUpload`` part's headers; then the closing line."""
+    shown = quote(name, safe=" !#$&'()*+,-.:;<=>?@[]^_`{|}~")  # no quote or backslash
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="fileName"\r\n'
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{name}\r\n"
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="fileToUpload"; filename="{shown}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    return head.encode("utf-8"), f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
 def _expected_end(

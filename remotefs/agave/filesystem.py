@@ -17,14 +17,14 @@ import tempfile
 import weakref
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from typing import Any
 
 from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.utils import tokenize
 
 from remotefs.agave.account import DEFAULT_BASE_URL, AgaveAccount
-from remotefs.agave.client import AgaveClient, is_token_error
+from remotefs.agave.client import BULK_MIN, AgaveClient, UploadBody, is_token_error
 from remotefs.agave.entries import child_infos, info_from_entry
 from remotefs.agave.login import (
     DEFAULT_CLIENT_NAME,
@@ -391,7 +391,7 @@ class AgaveFileSystem(AsyncFileSystem):
         size = os.path.getsize(lpath)
         callback.set_size(size)
 
-        def open_body() -> BinaryIO:
+        def open_body() -> UploadBody:
             return _ProgressReader(lpath, callback)
 
         await self._upload(rpath, open_body, size, exclusive=mode == "create")
@@ -403,22 +403,25 @@ class AgaveFileSystem(AsyncFileSystem):
         await self._upload(path, lambda: io.BytesIO(value), len(value), exclusive=mode == "create")
 
     async def _upload(
-        self, path: str, open_body: Callable[[], BinaryIO], size: int, *, exclusive: bool
+        self, path: str, open_body: Callable[[], UploadBody], size: int, *, exclusive: bool
     ) -> None:
         where = AgavePath.parse(path)
         if not where.name:
             raise ValueError(f"{path!r} names a system's home or root, not a file")
         if exclusive and await self._exists(path):
             raise RemoteFileExistsError("the file exists already (mode 'create')", path=path)
+        folder = where.parent.fs_path()
+        if size >= BULK_MIN and not await self._isdir(folder):  # send a large body only once
+            await self._makedirs(folder, exist_ok=True)
         try:
-            await self.client.upload(where.parent, where.name, open_body)
+            await self.client.upload(where.parent, where.name, open_body, size)
         except FileNotFoundError:
-            await self._makedirs(where.parent.fs_path(), exist_ok=True)
-            await self.client.upload(where.parent, where.name, open_body)
+            await self._makedirs(folder, exist_ok=True)
+            await self.client.upload(where.parent, where.name, open_body, size)
         finally:
-            self.invalidate_cache(where.parent.fs_path())
+            self.invalidate_cache(folder)
         await self.client.wait_staged(where, size, timeout=self.staging_timeout)
-        self.invalidate_cache(where.parent.fs_path())
+        self.invalidate_cache(folder)
 
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
@@ -540,6 +543,11 @@ class _ProgressReader(io.FileIO):
         data = super().read(size)
         self._callback.relative_update(len(data))
         return data
+
+    def readinto(self, buffer: Any) -> int | None:
+        count = super().readinto(buffer)
+        self._callback.relative_update(count or 0)
+        return count
 
 
 def _has_magic(path: str) -> bool:
