@@ -35,22 +35,37 @@ def _tree_size(folder: str) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def _count_aiohttp_requests() -> Counter[str]:
-    """Count every aiohttp request by method and Files endpoint (``GET listings``).
+def _count_requests() -> Counter[str]:
+    """Count every request remotefs sends, by method and Files endpoint (``GET listings``):
+    through aiohttp and through the bulk lane (http.client).
 
     This imports aiohttp before the clock starts, as ``requests_loop`` imports requests."""
+    import http.client
+
     import aiohttp
 
     counts: Counter[str] = Counter()
-    original = aiohttp.ClientSession._request
 
-    async def counted(self: aiohttp.ClientSession, method: str, url: Any, **kwargs: Any) -> Any:
+    def count(method: str, url: object) -> None:
         parts = str(url).split("/files/v2/", 1)
         endpoint = parts[1].split("/", 1)[0] if len(parts) == 2 else "other"
         counts[f"{method} {endpoint}"] += 1
-        return await original(self, method, url, **kwargs)
+
+    session_request = aiohttp.ClientSession._request
+    put_request = http.client.HTTPConnection.putrequest
+
+    async def counted(self: aiohttp.ClientSession, method: str, url: Any, **kwargs: Any) -> Any:
+        count(method, url)
+        return await session_request(self, method, url, **kwargs)
+
+    def counted_put(
+        self: http.client.HTTPConnection, method: str, url: str, *args: Any, **kw: Any
+    ) -> None:
+        count(method, url)
+        put_request(self, method, url, *args, **kw)
 
     aiohttp.ClientSession._request = counted  # type: ignore[method-assign,assignment]
+    http.client.HTTPConnection.putrequest = counted_put  # type: ignore[method-assign]
     return counts
 
 
@@ -72,7 +87,7 @@ def remotefs_stream(args: argparse.Namespace) -> Result:
 
     from remotefs.agave.paths import AgavePath
 
-    counts = _count_aiohttp_requests()
+    counts = _count_requests()
     fs = _filesystem(args)
     where = AgavePath.parse(args.remote)
     sizes: list[int] = []
@@ -84,7 +99,7 @@ def remotefs_stream(args: argparse.Namespace) -> Result:
 
 def remotefs_get_file(args: argparse.Namespace) -> Result:
     """remotefs ``get_file`` of one file to a local file."""
-    counts = _count_aiohttp_requests()
+    counts = _count_requests()
     fs = _filesystem(args)
     seconds = _timed(lambda: fs.get_file(args.remote, args.local))
     return seconds, os.path.getsize(args.local), counts
@@ -92,7 +107,7 @@ def remotefs_get_file(args: argparse.Namespace) -> Result:
 
 def remotefs_put_file(args: argparse.Namespace) -> Result:
     """remotefs ``put_file`` (returns once the service has staged the file)."""
-    counts = _count_aiohttp_requests()
+    counts = _count_requests()
     fs = _filesystem(args)
     seconds = _timed(lambda: fs.put_file(args.local, args.remote))
     return seconds, os.path.getsize(args.local), counts
@@ -100,7 +115,7 @@ def remotefs_put_file(args: argparse.Namespace) -> Result:
 
 def remotefs_get_tree(args: argparse.Namespace) -> Result:
     """remotefs recursive ``get`` of a directory into a local directory."""
-    counts = _count_aiohttp_requests()
+    counts = _count_requests()
     fs = _filesystem(args)
     source, target = args.remote.rstrip("/") + "/", args.local.rstrip("/") + "/"
     seconds = _timed(lambda: fs.get(source, target, recursive=True))

@@ -24,6 +24,7 @@ from _report import ROOT
 
 MB = 1e6
 MIB = 1 << 20
+PAGE = 4096
 
 
 @dataclass
@@ -175,6 +176,34 @@ def wait_idle(limit: float = 60.0, window: float = 0.5, share: float = 0.15) -> 
         time.sleep(window)
         if busy_seconds() - before < share * window:
             return
+
+
+def available_mib() -> int:
+    """MemAvailable in MiB (0 without /proc/meminfo)."""
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return 0
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def warm_free_memory(mib: int) -> None:
+    """Touch ``mib`` MiB of memory and free it again, just before a measurement.
+
+    On a VM whose balloon driver reports free pages to the hypervisor, the host drops those
+    pages, and the guest's next first touch of each costs a fault in the hypervisor. A run
+    writing 1 GiB into the page cache then takes up to 1.5 s more, at random, whichever the
+    client. Freshly freed pages are reported only after about two seconds, so a run started
+    right after this finds page frames the host still backs. Elsewhere it costs a moment.
+    """
+    size = min(mib, available_mib() // 2) * MIB
+    if size <= 0:
+        return
+    block = bytearray(size)
+    block[::PAGE] = b"\x01" * len(range(0, size, PAGE))
+    del block
 
 
 # -- the emulator -------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from _measure import (
     parse_run_arguments,
     process_cpu,
     wait_idle,
+    warm_free_memory,
     write_data,
     write_private,
 )
@@ -63,7 +64,7 @@ CURL = shutil.which("curl") or "/usr/bin/curl"
 USER, PASSWORD = "demo", "demo"
 HOME = "cic.storage/demo"
 QUICK = {"size_mib": 64, "files": 50, "rounds": 1}
-DEFAULTS = {"size_mib": 1024, "files": 500, "rounds": 3}
+DEFAULTS = {"size_mib": 1024, "files": 500, "rounds": 7}
 RSS_LIMIT_MIB = 64
 
 
@@ -208,8 +209,12 @@ def tree_size(folder: Path) -> tuple[int, int]:
     return len(sizes), sum(sizes)
 
 
-def run_rounds(cases: list[Case], rounds: int, after: Callable[[Case], None], server: int) -> None:
+def run_rounds(
+    cases: list[Case], args: argparse.Namespace, after: Callable[[Case], None], server: int
+) -> None:
     """Run every case once per round, alternating the order; ``after`` cleans up each run."""
+    rounds = args.rounds
+    warm = args.warm_mib if args.warm_mib is not None else 3 * max(c.nbytes for c in cases) // MIB
 
     def used() -> float:
         """CPU seconds of this process, its finished children (clients) and the emulator."""
@@ -219,6 +224,7 @@ def run_rounds(cases: list[Case], rounds: int, after: Callable[[Case], None], se
         print(f"  round {number + 1}/{rounds}: {case.scenario}, {case.client} -> {case.sink}")
         os.sync()  # start each run without the previous one's dirty pages being written back
         wait_idle()  # and, on a shared machine, once other jobs leave the CPUs alone
+        warm_free_memory(warm)  # and on page frames the hypervisor backs (see its docstring)
         busy, own = busy_seconds(), used()
         run = case.run()
         run.background = max(busy_seconds() - busy - (used() - own), 0.0)
@@ -274,7 +280,7 @@ def large_file(args: argparse.Namespace, work: Path) -> list[Case]:
                 wait_placed(placed, size, data / ".staging", deadline(size))
                 placed.unlink()
 
-        run_rounds(cases, args.rounds, after, server)
+        run_rounds(cases, args, after, server)
     return cases
 
 
@@ -309,7 +315,7 @@ def many_files(args: argparse.Namespace, work: Path) -> list[Case]:
             if found != (args.files, nbytes):
                 raise RuntimeError(f"{case.client} left {found[0]} files, {found[1]} bytes")
 
-        run_rounds(cases, args.rounds, after, server)
+        run_rounds(cases, args, after, server)
     return cases
 
 
@@ -419,7 +425,10 @@ per figure); do not edit the figures by hand, run the script again.
   process per scenario, `--staging-delay 0`. Its data, the downloads and the uploads live in
   the temporary directory named above; the files to read are in the page cache, and
   `os.sync()` runs before every measurement so none pays for an earlier one's writeback;
-  each measurement then waits (up to 60 s) for the CPUs to be idle. **others' CPU s** is the
+  each measurement then waits (up to 60 s) for the CPUs to be idle, and right before it the
+  harness touches and frees memory (3x the scenario's bytes, `--warm-mib`): on this VM, page
+  frames freed for a while are handed back to the hypervisor, and first touching them again
+  added up to 1.5 s, at random, to either client's 1 GiB write. **others' CPU s** is the
   most CPU time that anything else (other jobs on a shared machine, kernel threads) used
   during one round of that figure: well above 0, the figure was measured on a busy machine.
 - Every client runs in its own process; each round runs all cases of a scenario, in reverse
@@ -433,9 +442,11 @@ per figure); do not edit the figures by hand, run the script again.
   client process over the rounds, imports included ({RSS_TOOL}).
 - Download to /dev/null: remotefs streams with `fs.client.download(path, sink)` into a sink
   that drops the chunks, curl writes to `-o /dev/null`. To a file: `fs.get_file` (one listing
-  request for the size, then the download to a temporary name, size check, rename) vs
+  request for the size, then the download to a temporary name, size check, rename; from 8 MiB
+  one GET read by a worker thread into one 64 KiB buffer, `remotefs.bulk`) vs
   `curl -o FILE`. curl reads its `Authorization` header from a `-K` config file.
-- Upload: `fs.put_file` returns once the service has staged the file and its size matches
+- Upload: `fs.put_file` (from 8 MiB a worker thread sends the multipart body from one buffer)
+  returns once the service has staged the file and its size matches
   (it polls the file's history and listing); curl sends the same multipart POST
   (`fileToUpload`, `fileName`) and returns on the 202 reply, before staging.
 - Many files: remotefs `fs.get("{HOME}/many/", DIR + "/", recursive=True)` with a fresh
@@ -470,6 +481,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_size_arguments(parser, DEFAULTS)
     parser.add_argument("--latency-ms", type=int, default=20, help="emulator latency, many files")
+    parser.add_argument(
+        "--warm-mib", type=int,
+        help="memory touched and freed before each run (default 3x the scenario's bytes; 0: none)",
+    )  # fmt: skip
     return parse_run_arguments(parser, argv, QUICK, DEFAULTS)
 
 
