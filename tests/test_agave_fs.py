@@ -128,16 +128,23 @@ def test_get_file_streams_to_temp_name_and_renames(agave_fs, agave_dir, tmp_path
 LARGE = BULK_MIN + 4321  # large enough for the bulk lane
 
 
-def test_large_get_file_is_one_plain_get(agave_emulator, agave_dir, tmp_path):
+@pytest.fixture
+def large_remote(agave_emulator, agave_dir):
+    """A fresh logged-in filesystem, the emulator, and a random LARGE file with its bytes."""
     emu, url = agave_emulator
     path, disk = agave_dir
     data = os.urandom(LARGE)
     (disk / "big.bin").write_bytes(data)
     fs = make_agave_fs(url)
     fs.ls(path)
+    return fs, emu, f"{path}/big.bin", data
+
+
+def test_large_get_file_is_one_plain_get(large_remote, tmp_path):
+    fs, emu, remote, data = large_remote
     before = len(emu.requests)
     progress = Recorder()
-    fs.get_file(f"{path}/big.bin", str(tmp_path / "big.bin"), callback=progress)
+    fs.get_file(remote, str(tmp_path / "big.bin"), callback=progress)
     media = [method for method, where in emu.requests[before:] if "/media/" in where]
     assert media == ["GET"]
     assert (tmp_path / "big.bin").read_bytes() == data
@@ -176,16 +183,11 @@ def test_large_downloads_resume_after_cuts_and_503s(tmp_path):
         assert (tmp_path / "back" / name).read_bytes() == data
 
 
-def test_large_download_with_an_expired_token(agave_emulator, agave_dir, tmp_path):
-    emu, url = agave_emulator
-    path, disk = agave_dir
-    data = os.urandom(LARGE)
-    (disk / "big.bin").write_bytes(data)
-    fs = make_agave_fs(url)
-    fs.ls(path)
+def test_large_download_with_an_expired_token(large_remote, tmp_path):
+    fs, emu, remote, data = large_remote
     old = fs.tokens.token.access_token
     emu.expire_tokens()
-    fs.get_file(f"{path}/big.bin", str(tmp_path / "big.bin"))
+    fs.get_file(remote, str(tmp_path / "big.bin"))
     assert (tmp_path / "big.bin").read_bytes() == data
     assert fs.tokens.token.access_token != old
 

@@ -39,9 +39,9 @@ def parse(chunks: list[bytes]) -> list[tuple[str | None, str | None, bytes]]:
         form = MultipartStream(Chunks(chunks), BOUNDARY)  # type: ignore[arg-type]
         parts = []
         while (part := await form.next_part()) is not None:
-            pieces: list[bytes] = []
-            await form.read_into(lambda view: pieces.append(bytes(view)))
-            parts.append((part.name, part.filename, b"".join(pieces)))
+            body = bytearray()
+            await form.read_into(body.extend)
+            parts.append((part.name, part.filename, bytes(body)))
         return parts
 
     return asyncio.run(run())

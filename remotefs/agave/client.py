@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 UploadBody = io.RawIOBase | io.BufferedIOBase  # a binary stream that can ``readinto``
 CHUNK = 1 << 20
-BULK_MIN = 8 << 20  # files this large are downloaded through remotefs.bulk
+BULK_MIN = 8 << 20  # files this large are downloaded and uploaded through remotefs.bulk
 DEFAULT_PAGE_SIZE = 1000
 # At most two children ('.' and '..' from the storage adapter) are skipped while using a
 # slot each, so a page that is short by more than this proves the listing is complete.
