@@ -23,20 +23,12 @@ from fsspec.asyn import AsyncFileSystem, sync, sync_wrapper
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.utils import tokenize
 
-from remotefs.agave.account import DEFAULT_BASE_URL, AgaveAccount
 from remotefs.agave.client import BULK_MIN, AgaveClient, UploadBody, is_token_error
 from remotefs.agave.entries import child_infos, info_from_entry
-from remotefs.agave.login import (
-    DEFAULT_CLIENT_NAME,
-    AgaveAuthenticator,
-    AgaveCredentials,
-    profile_login,
-    stored_tokens,
-)
+from remotefs.agave.login import resolve_login
 from remotefs.agave.paths import AgavePath
 from remotefs.auth.store import CredentialStore
-from remotefs.auth.tokens import Token, TokenAuth, TokenProvider
-from remotefs.config import profile_name
+from remotefs.auth.tokens import TokenAuth
 from remotefs.errors import (
     RemoteError,
     RemoteFileExistsError,
@@ -45,16 +37,6 @@ from remotefs.errors import (
 )
 from remotefs.http import RetryPolicy, Timeouts
 
-ENV = {
-    "base_url": "AGAVE_BASE_URL",
-    "username": "AGAVE_USERNAME",
-    "password": "AGAVE_PASSWORD",
-    "client_name": "AGAVE_CLIENT_NAME",
-    "client_key": "AGAVE_CLIENT_KEY",
-    "client_secret": "AGAVE_CLIENT_SECRET",
-    "token": "AGAVE_TOKEN",
-    "refresh_token": "AGAVE_REFRESH_TOKEN",
-}
 SECRET_OPTIONS = frozenset({"password", "client_secret", "token", "refresh_token"})
 
 
@@ -62,10 +44,10 @@ class AgaveFileSystem(AsyncFileSystem):
     """fsspec filesystem over the Agave v2 Files API (``agave://SYSTEM_ID/path``).
 
     Credentials come from keywords, else from the ``AGAVE_*`` environment variables named in
-    ``ENV``: ``username``/``password`` (an OAuth client named ``client_name`` is created or
-    reused), or ``client_key``/``client_secret`` with ``token`` and/or ``refresh_token``; else
-    from the login of ``profile`` (``remotefs login agave``), whose settings also fill in what
-    neither keywords nor environment give.
+    ``remotefs.agave.login.ENV``: ``username``/``password`` (an OAuth client named
+    ``client_name`` is created or reused), or ``client_key``/``client_secret`` with ``token``
+    and/or ``refresh_token``; else from the login of ``profile`` (``remotefs login agave``),
+    whose settings also fill in what neither keywords nor environment give.
     """
 
     protocol = "agave"
@@ -107,11 +89,16 @@ class AgaveFileSystem(AsyncFileSystem):
             "token": token,
             "refresh_token": refresh_token,
         }
-        opt = {k: v if v is not None else os.environ.get(ENV[k]) for k, v in given.items()}
         store = CredentialStore(credential_store) if credential_store else CredentialStore()
-        login = profile_login(profile, opt, store)
-        self.login_profile = profile_name(profile) if login else profile
-        self.base_url = (opt["base_url"] or DEFAULT_BASE_URL).rstrip("/")
+        resolved = resolve_login(
+            given, profile=profile, store=store, token_expires_at=token_expires_at,
+            verify=verify, timeouts=timeouts or Timeouts(), retry=retry or RetryPolicy(),
+        )  # fmt: skip
+        self.login_profile = resolved.profile
+        self.base_url = resolved.base_url
+        self.account = resolved.account
+        self.credentials = resolved.credentials
+        self.tokens = resolved.tokens
         self.staging_timeout = staging_timeout
         self._settings = {
             "verify": verify,
@@ -121,32 +108,6 @@ class AgaveFileSystem(AsyncFileSystem):
             "timeouts": timeouts,
             "credential_store": credential_store,
         }
-        self.account = AgaveAccount(
-            self.base_url,
-            verify=verify,
-            timeouts=timeouts or Timeouts(),
-            retry=retry or RetryPolicy(),
-        )
-        self.credentials = AgaveCredentials(
-            username=opt["username"],
-            password=opt["password"],
-            client_name=opt["client_name"] or DEFAULT_CLIENT_NAME,
-            client_key=opt["client_key"],
-            client_secret=opt["client_secret"],
-        )
-        initial = None
-        if opt["token"] or opt["refresh_token"]:
-            initial = Token(
-                access_token=opt["token"] or "",
-                refresh_token=opt["refresh_token"],
-                expires_at=token_expires_at if opt["token"] else 0.0,
-            )
-        authenticator = AgaveAuthenticator(self.account, self.credentials, store)
-        if login is None:
-            self.tokens = TokenProvider(initial, authenticator)
-        else:
-            saved = stored_tokens(store, login, authenticator)
-            self.tokens = TokenProvider(initial or saved.load(), saved)
         self.client = AgaveClient(
             self.base_url,
             TokenAuth(self.tokens, is_token_error),

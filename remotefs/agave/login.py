@@ -14,6 +14,8 @@ writes the rotated refresh token back (:class:`~remotefs.auth.stored.StoredToken
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +25,21 @@ from remotefs.auth.stored import StoredTokens, token_record
 from remotefs.auth.tokens import Token, TokenProvider
 from remotefs.config import login_record, profile_name, profile_settings
 from remotefs.errors import AuthenticationError
+from remotefs.http import RetryPolicy, Timeouts
 
 log = logging.getLogger("remotefs.agave")
 
 SERVICE = "agave"
+ENV = {
+    "base_url": "AGAVE_BASE_URL",
+    "username": "AGAVE_USERNAME",
+    "password": "AGAVE_PASSWORD",
+    "client_name": "AGAVE_CLIENT_NAME",
+    "client_key": "AGAVE_CLIENT_KEY",
+    "client_secret": "AGAVE_CLIENT_SECRET",
+    "token": "AGAVE_TOKEN",
+    "refresh_token": "AGAVE_REFRESH_TOKEN",
+}
 SETTINGS = {
     "base_url": "AGAVE_BASE_URL",
     "username": "AGAVE_USERNAME",
@@ -155,6 +168,60 @@ def profile_login(
     for key in ("client_name", "client_key", "client_secret"):
         opt[key] = opt[key] or saved.get(key)
     return record
+
+
+@dataclass(frozen=True)
+class ResolvedLogin:
+    """Where a filesystem logs in, as whom, and the provider of its tokens."""
+
+    base_url: str
+    profile: str | None  # the profile whose stored login renews the tokens, or as given
+    account: AgaveAccount
+    credentials: AgaveCredentials
+    tokens: TokenProvider
+
+
+def resolve_login(
+    given: Mapping[str, str | None],
+    *,
+    profile: str | None,
+    store: CredentialStore,
+    token_expires_at: float | None,
+    verify: bool,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+) -> ResolvedLogin:
+    """Each option of ``ENV`` from ``given``, else its environment variable, else the login of
+    ``profile``; the tokens start from a given token and renew through the stored login, or
+    through the refresh grant and password login of :class:`AgaveAuthenticator`."""
+    opt = {
+        k: given.get(k) if given.get(k) is not None else os.environ.get(v) for k, v in ENV.items()
+    }
+    record = profile_login(profile, opt, store)
+    base_url = (opt["base_url"] or DEFAULT_BASE_URL).rstrip("/")
+    account = AgaveAccount(base_url, verify=verify, timeouts=timeouts, retry=retry)
+    credentials = AgaveCredentials(
+        username=opt["username"],
+        password=opt["password"],
+        client_name=opt["client_name"] or DEFAULT_CLIENT_NAME,
+        client_key=opt["client_key"],
+        client_secret=opt["client_secret"],
+    )
+    initial = None
+    if opt["token"] or opt["refresh_token"]:
+        initial = Token(
+            access_token=opt["token"] or "",
+            refresh_token=opt["refresh_token"],
+            expires_at=token_expires_at if opt["token"] else 0.0,
+        )
+    authenticator = AgaveAuthenticator(account, credentials, store)
+    if record is None:
+        tokens = TokenProvider(initial, authenticator)
+    else:
+        saved = stored_tokens(store, record, authenticator)
+        tokens = TokenProvider(initial or saved.load(), saved)
+    used = profile_name(profile) if record else profile
+    return ResolvedLogin(base_url, used, account, credentials, tokens)
 
 
 def stored_tokens(store: CredentialStore, record: str, renew: AgaveAuthenticator) -> StoredTokens:
