@@ -144,6 +144,21 @@ def test_logout_removes_the_secrets(agave_login, capsys):
     assert err == "remotefs: error: not logged in: run `remotefs login agave`\n"
 
 
+def test_the_profile_reaches_a_service_inside_a_chained_url(
+    agave_login, agave_emulator, monkeypatch, capsys
+):
+    emu, _ = agave_emulator
+    (emu.root / "home" / "carol").mkdir(exist_ok=True)
+    (emu.root / "home" / "carol" / "chained.txt").write_text("carol's")
+    monkeypatch.setattr("sys.stdin", io.StringIO(CAROL_PASSWORD + "\n"))
+    argv = ["login", "agave", "--profile", "carol", "--base-url", agave_login]
+    assert main([*argv, "--username", "carol", "--password-stdin"]) == 0
+    capsys.readouterr()
+    url = "simplecache::agave://cic.storage/carol/chained.txt"
+    assert main(["cat", url, "--profile", "carol"]) == 0
+    assert capsys.readouterr().out == "carol's"
+
+
 def test_no_login_at_all_is_exit_4_with_one_line(capsys):
     result = run_cli("ls", "agave://cic.storage/demo", "--profile", "nobody")
     assert result.returncode == EXIT_PERMISSION

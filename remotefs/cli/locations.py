@@ -102,10 +102,15 @@ class Resolver:
         self._known: list[AbstractFileSystem] = []
 
     def __call__(self, url: str) -> Location:
-        protocol = split_protocol(url)[0]
         options: dict[str, Any] = {"skip_instance_cache": True}
-        if protocol in SERVICES and "::" not in url:
-            options["profile"] = self.profile
+        chained = "::" in url
+        for link in url.split("::"):  # simplecache::agave://...: fsspec takes options by protocol
+            protocol = split_protocol(link)[0]
+            if protocol in SERVICES:
+                if chained:
+                    options[protocol] = {"profile": self.profile}
+                else:
+                    options["profile"] = self.profile
         fs, path = url_to_fs(url, **options)
         for known in self._known:
             if known == fs:
