@@ -188,3 +188,60 @@ def test_an_upload_refused_early_reports_the_status_or_a_break(server):
     big = io.BytesIO(bytes(64 << 20))
     reply = upload(f"{server[0]}/refuse", [big], 64 << 20)
     assert reply.broken or reply.status == 401
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same routes over TLS, with a self-signed certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    with ServerThread(make_app([]), ssl_context=context) as running:
+        yield running.url
+
+
+def test_tls_is_verified_by_default(tls_server):
+    written: list[int] = []
+    reply = asyncio.run(bulk_get(f"{tls_server}/whole", {}, lambda view: written.append(1)))
+    assert reply.broken and reply.status == 0 and not written  # untrusted certificate
+
+
+def test_tls_without_verification_when_asked(tls_server):
+    parts: list[bytes] = []
+    copy = bulk_get(f"{tls_server}/whole", {}, lambda view: parts.append(bytes(view)), verify=False)
+    reply = asyncio.run(copy)
+    assert reply.status == 200 and b"".join(parts) == BODY

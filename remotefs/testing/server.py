@@ -12,6 +12,7 @@ import asyncio
 import json
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -32,10 +33,10 @@ def _bind(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family)
 
 
-def _url(sock: socket.socket) -> str:
-    """The http:// base URL of a bound socket."""
+def _url(sock: socket.socket, scheme: str = "http") -> str:
+    """The base URL of a bound socket."""
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _runner(app: web.Application) -> web.AppRunner:
@@ -67,12 +68,20 @@ class Startable(abc.ABC):
 
 
 class ServerThread(Startable):
-    """An aiohttp application served from its own event loop on a daemon thread."""
+    """An aiohttp application served from its own event loop on a daemon thread; over TLS
+    when given an ``ssl_context``."""
 
-    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -87,13 +96,14 @@ class ServerThread(Startable):
         runner = _runner(self.app)
         try:
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
+            site = web.SockSite(runner, sock, ssl_context=self.ssl_context)
+            loop.run_until_complete(site.start())
         except BaseException:
             sock.close()
             loop.close()
             raise
         self.port = sock.getsockname()[1]
-        self.url = _url(sock)
+        self.url = _url(sock, "https" if self.ssl_context else "http")
         self._loop, self._runner = loop, runner
         self._thread = threading.Thread(target=loop.run_forever, name="ServerThread", daemon=True)
         self._thread.start()
