@@ -22,7 +22,7 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from remotefs.http import USER_AGENT, Timeouts
@@ -31,6 +31,9 @@ log = logging.getLogger("remotefs.http")
 
 BUFFER_SIZE = 64 << 10  # larger writes are slower into the page cache and no faster to read
 REPLY_LIMIT = 1 << 20  # an upload's reply is a short JSON document
+WORKERS = 8  # transfers at once through the lane; more wait for a slot
+SLOT_POLL = 0.05  # seconds between looks at the abort flag while waiting for a slot
+_SLOTS = threading.BoundedSemaphore(WORKERS)
 
 Writer = Callable[[memoryview], object]
 T = TypeVar("T")
@@ -73,7 +76,7 @@ class BulkExchange:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"bulk transfers need an http(s) URL, not {url!r}")
+            raise ValueError("bulk transfers need an http(s) URL with a host")
         self.method = method
         self._parts = parts
         self._headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
@@ -84,8 +87,14 @@ class BulkExchange:
         self._conn: http.client.HTTPConnection | None = None
 
     def __repr__(self) -> str:
-        where = f"{self._parts.scheme}://{self._parts.netloc}{self._parts.path}"
+        port = f":{self._parts.port}" if self._parts.port else ""
+        where = f"{self._parts.scheme}://{self._parts.hostname}{port}{self._parts.path}"
         return f"{type(self).__name__}({self.method} {where})"
+
+    @property
+    def aborted(self) -> bool:
+        """True once :meth:`abort` was called."""
+        return self._aborted.is_set()
 
     def abort(self) -> None:
         """Stop soon: after the current chunk, or at once if it waits on the socket."""
@@ -94,12 +103,17 @@ class BulkExchange:
         sock = conn.sock if conn is not None else None
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                # The plain socket's shutdown: SSLSocket.shutdown drops its TLS state first,
+                # and a send racing with it in the worker would go out unencrypted.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
     def _open(self) -> http.client.HTTPConnection | None:
-        """A connected connection with the read timeout set, or None if that failed."""
+        """A connected connection with the read timeout set; None if that failed or the
+        exchange was aborted meanwhile."""
+        if self._aborted.is_set():
+            return None
         host, port = self._parts.hostname or "", self._parts.port
         conn: http.client.HTTPConnection
         if self._parts.scheme == "https":
@@ -178,8 +192,9 @@ class BulkUpload(BulkExchange):
     def run(self, parts: Sequence[BodyPart], length: int) -> BulkReply:
         """Send the body (streams are read with ``readinto``); return the status and reply.
 
-        A stream that ends early or a network failure is reported as ``broken``; errors
-        raised by a stream (an unreadable file) propagate.
+        A stream that ends early or holds more than its share (a file that changed), a
+        failing stream and a network failure are reported as ``broken``: the caller's regular
+        path then reads the stream again, and reports what it finds.
         """
         try:
             conn = self._open()
@@ -191,8 +206,8 @@ class BulkUpload(BulkExchange):
                     conn.putheader(name, value)
                 conn.endheaders()
                 sent = self._send(conn, parts, length)
-                if sent < length:
-                    return BulkReply(0, None, sent, broken=True)
+                if sent != length:
+                    return BulkReply(0, None, max(sent, 0), broken=True)
                 resp = conn.getresponse()
                 return BulkReply(resp.status, resp.length, sent, body=resp.read(REPLY_LIMIT))
             except (OSError, http.client.HTTPException):
@@ -204,7 +219,7 @@ class BulkUpload(BulkExchange):
         self, conn: http.client.HTTPConnection, parts: Sequence[BodyPart], length: int
     ) -> int:
         """Send ``parts`` in ``length`` bytes: each stream gives what the byte strings after it
-        leave. Returns the count sent (short when a stream ran dry)."""
+        leave. Returns the count sent: short when a stream ran dry, -1 when one held more."""
         sock = conn.sock
         assert sock is not None
         view = memoryview(self._buffer)
@@ -222,19 +237,64 @@ class BulkUpload(BulkExchange):
                     return sent
                 sock.sendall(view[:count])
                 sent += count
+            if part.readinto(view[:1]):  # more than announced: not the body we measured
+                return -1
         return sent
 
 
+def _work(job: BulkExchange, run: Callable[[], T], report: Callable[..., object]) -> None:
+    """The worker thread: wait for a slot (or the abort), run, hand the outcome to ``report``."""
+    while not (slot := _SLOTS.acquire(timeout=SLOT_POLL)) and not job.aborted:
+        pass
+    try:
+        outcome = run()
+    except BaseException as exc:  # handed to the awaiting task, which raises it
+        report(None, exc)
+    else:
+        report(outcome, None)
+    finally:
+        if slot:
+            _SLOTS.release()
+
+
 async def _in_worker(job: BulkExchange, run: Callable[[], T]) -> T:
-    """``run()`` in a worker thread; cancelling the caller aborts ``job`` and waits for the
-    thread, so whatever it was reading or writing may be closed as soon as this returns."""
+    """``run()`` in a daemon thread (a transfer never holds up the interpreter's exit).
+
+    Cancelling the caller aborts ``job``, then waits for the thread, through further
+    cancellations too, so whatever it reads or writes may be closed once this returns.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(outcome)
+        else:
+            done.set_exception(error)
+
+    def report(outcome: Any, error: BaseException | None) -> None:
+        try:
+            loop.call_soon_threadsafe(settle, outcome, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
     log.debug("%s %r in a worker thread", job.method, job)
-    done = asyncio.get_running_loop().run_in_executor(None, run)
+    threading.Thread(
+        target=_work, args=(job, run, report), name="remotefs-bulk", daemon=True
+    ).start()
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:
         job.abort()
-        await asyncio.wait([done])
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                continue
+            except Exception:  # the caller is cancelled: its error is the cancellation
+                break
         raise
 
 

@@ -257,11 +257,20 @@ def test_large_uploads_survive_503s_and_an_expired_token(tmp_path):
         assert emu.fault_injector.injected == 1
         emu.fault_injector.fail_rate = 0.0
         old = fs.tokens.token.access_token
-        emu.expire_tokens()  # the lane meets the gateway's 401; the regular path refreshes
+        emu.expire_tokens()  # the lane meets the gateway's 401 and renews the token
         home, two = AgavePath.parse("cic.storage/demo"), AgavePath.parse("cic.storage/demo/two.bin")
+        before = len(emu.requests)
         sync(fs.loop, fs.client.upload, home, "two.bin", lambda: open(local, "rb"), LARGE)
         sync(fs.loop, lambda: fs.client.wait_staged(two, LARGE, timeout=30))
         assert fs.tokens.token.access_token != old
+        posts = [m for m, where in emu.requests[before:] if m == "POST" and "/media/" in where]
+        assert len(posts) == 2, "the body goes once with the stale token, once with the new"
+        # a refusal that no token cures is raised at once, without sending the body again
+        carol = AgavePath.parse("cic.storage//home/carol")
+        before = len(emu.requests)
+        with pytest.raises(PermissionError):
+            sync(fs.loop, fs.client.upload, carol, "x.bin", lambda: open(local, "rb"), LARGE)
+        assert [m for m, _ in emu.requests[before:]] == ["POST"]
     for name in ("one.bin", "two.bin"):
         assert (emu.root / "home/demo" / name).read_bytes() == data
 

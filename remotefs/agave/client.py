@@ -290,9 +290,10 @@ class AgaveClient:
         the queued file.
 
         The body streams from ``open_body()`` (called again for each attempt). A large body
-        goes through the bulk lane (:mod:`remotefs.bulk`) first; if that breaks, or meets an
-        expired token or a transient error, the regular path sends it again with its retries
-        and token refresh. Re-sending an upload is safe: it replaces the file at a fixed path.
+        goes through the bulk lane (:mod:`remotefs.bulk`) first; if that breaks, meets a
+        redirect, a transient error or an expired token (renewed first), the regular path
+        sends it again with its retries. Re-sending an upload is safe: it replaces the file
+        at a fixed path.
         """
         import aiohttp
 
@@ -334,9 +335,14 @@ class AgaveClient:
                 "POST", url, headers, [head, body, tail], length,
                 timeouts=self.timeouts, verify=self.verify,
             )  # fmt: skip
-        if reply.broken or reply.status == 401 or reply.status in RETRY_STATUSES:
-            return None
         target = parent.child(name).fs_path()
+        if reply.status == 401 and not reply.broken:
+            # Renew now, so the regular path sends the body once more, not twice.
+            if not await self.auth.refresh_after(headers["Authorization"], 401, reply.body):
+                raise agave_error(401, reply.body, target)
+            return None
+        if reply.broken or reply.status in RETRY_STATUSES or 300 <= reply.status < 400:
+            return None
         if not 200 <= reply.status < 300:
             raise agave_error(reply.status, reply.body, target)
         return _envelope_result(reply.status, reply.body) or {}

@@ -108,7 +108,7 @@ class Resolver:
             protocol = split_protocol(link)[0]
             if protocol in SERVICES:
                 if chained:
-                    options[protocol] = {"profile": self.profile}
+                    options[protocol] = {"profile": self.profile, "skip_instance_cache": True}
                 else:
                     options["profile"] = self.profile
         fs, path = url_to_fs(url, **options)
