@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import stat
 import time
 
 import fsspec
@@ -18,6 +19,8 @@ from remotefs.agave.paths import AgavePath
 from remotefs.errors import TransferError
 from remotefs.testing.agave import AgaveEmulator
 from remotefs.testing.server import ServerThread
+
+LARGE = BULK_MIN + 4321  # large enough for the bulk lane
 
 
 def test_ls_info_exists(agave_fs, agave_dir):
@@ -125,7 +128,16 @@ def test_get_file_streams_to_temp_name_and_renames(agave_fs, agave_dir, tmp_path
     assert os.listdir(target.parent) == ["d.bin"]
 
 
-LARGE = BULK_MIN + 4321  # large enough for the bulk lane
+@pytest.mark.parametrize("size", [10, LARGE], ids=["small", "bulk"])
+def test_downloads_get_the_default_permissions(agave_fs, agave_dir, tmp_path, size):
+    path, disk = agave_dir
+    (disk / "m.bin").write_bytes(os.urandom(size))
+    old = os.umask(0o022)
+    try:
+        agave_fs.get_file(f"{path}/m.bin", str(tmp_path / "m.bin"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.bin").st_mode) == 0o644  # not mkstemp's 0o600
 
 
 @pytest.fixture

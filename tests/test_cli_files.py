@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import stat
 import subprocess
 import sys
 import time
@@ -202,6 +203,9 @@ def test_cp_agave_to_local_in_process_keeps_mtime_and_prints_json(
     remote_mtime = fsspec.filesystem("agave", skip_instance_cache=True).info(f"{path}/a.txt")
     assert os.path.getmtime(out / "a.txt") == pytest.approx(remote_mtime["mtime"])
     assert not list(out.rglob("*.part"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(out / "a.txt").st_mode) == 0o666 & ~umask  # as `cp` makes it
 
 
 def test_cp_a_file_into_a_directory_and_to_a_new_name(agave_login, agave_dir, tree, capsys):

@@ -83,8 +83,8 @@ def test_an_unread_part_is_skipped():
     [
         BODY[:-30],  # cut inside the file
         BODY.replace(b"--xYzZY  \r\n", b"--xYzZY junk\r\n"),
-        BODY.replace(b"Content-Disposition: form-data; name=\"fileName\"", b"no colon here"),
-        BODY.replace(b"form-data; name=\"fileName\"", b"attachment; name=\"fileName\""),
+        BODY.replace(b'Content-Disposition: form-data; name="fileName"', b"no colon here"),
+        BODY.replace(b'form-data; name="fileName"', b'attachment; name="fileName"'),
     ],
     ids=["truncated", "garbage-after-delimiter", "bad-header", "not-form-data"],
 )

@@ -36,6 +36,7 @@ from remotefs.errors import (
     TransferError,
 )
 from remotefs.http import RetryPolicy, Timeouts
+from remotefs.localfiles import create_partial
 
 SECRET_OPTIONS = frozenset({"password", "client_secret", "token", "refresh_token"})
 
@@ -294,13 +295,11 @@ class AgaveFileSystem(AsyncFileSystem):
             lpath = os.path.join(lpath, AgavePath.parse(rpath).name)
         folder = os.path.dirname(os.path.abspath(lpath))
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=folder, prefix=f".{os.path.basename(lpath)}.", suffix=".part"
-        )
+        out, tmp = create_partial(lpath)
         size = info["size"]
         callback.set_size(size)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with out:
                 where = AgavePath.parse(rpath)
                 written = await self.client.download_to(where, out, size, callback.relative_update)
             if written != size:

@@ -29,8 +29,9 @@ from typing import Any
 from fsspec.callbacks import Callback
 
 from remotefs.cli import one_line
-from remotefs.cli.locations import Info, Location, basename, local_parent
+from remotefs.cli.locations import Info, Location, local_parent
 from remotefs.cli.progress import Progress, format_size
+from remotefs.localfiles import create_partial
 
 
 @dataclass(frozen=True)
@@ -163,10 +164,8 @@ class Copier:
 
     def _download(self, job: Job, meter: _Meter) -> None:
         local_parent(job.dst)
-        fd, tmp = tempfile.mkstemp(
-            dir=os.path.dirname(job.dst), prefix=f".{basename(job.dst)}.", suffix=".part"
-        )
-        os.close(fd)
+        placeholder, tmp = create_partial(job.dst)
+        placeholder.close()
         try:
             self.src.fs.get_file(job.src, tmp, callback=meter)
             os.replace(tmp, job.dst)
