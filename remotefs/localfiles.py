@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 
 def create_partial(target: str) -> tuple[BinaryIO, str]:
-    """A new, empty ``.NAME.XXXXXXXX.part`` beside ``target``, open for writing; and its path."""
+    """A new, empty ``.NAME.<8 hex digits>.part`` beside ``target``, open for writing; its path."""
     folder, name = os.path.split(os.path.abspath(target))
     while True:
         path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
